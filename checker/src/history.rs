@@ -1,0 +1,507 @@
+//! Histories: Jepsen operations, read one per line from EDN or JSON, and paired into transactions.
+
+use std::fmt;
+use std::io::BufRead;
+
+use crate::edn::{self, Edn, kw, kw_map};
+
+/// Whether an operation is an invocation or one of Jepsen's three completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpType {
+    /// The operation was invoked.
+    Invoke,
+    /// It certainly happened.
+    Ok,
+    /// It certainly did not happen.
+    Fail,
+    /// Indeterminate: it may or may not have happened.
+    Info,
+}
+
+impl OpType {
+    /// The Jepsen name: `invoke`, `ok`, `fail` or `info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        })
+    }
+}
+
+/// Who performed an operation: a client process or a named actor such as the nemesis.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    /// A numbered client process.
+    Client(i64),
+    /// A named actor (`:nemesis`, an observer...).
+    Named(String),
+}
+
+impl Process {
+    fn to_edn(&self) -> Edn {
+        match self {
+            Process::Client(p) => Edn::Int(*p),
+            Process::Named(name) => kw(name),
+        }
+    }
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Named(name) => write!(f, ":{name}"),
+        }
+    }
+}
+
+/// A micro-operation inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mop {
+    /// Append `value` to the list at `key`.
+    Append {
+        /// The key.
+        key: i64,
+        /// The unique value appended.
+        value: i64,
+    },
+    /// Read the list at `key`; `None` before the read happened (in an invocation).
+    Read {
+        /// The key.
+        key: i64,
+        /// The list read, in order.
+        value: Option<Vec<i64>>,
+    },
+}
+
+impl Mop {
+    /// The key this micro-op touches.
+    pub fn key(&self) -> i64 {
+        match self {
+            Mop::Append { key, .. } | Mop::Read { key, .. } => *key,
+        }
+    }
+
+    /// Renders as Elle does: `[:append 3 17]` or `[:r 5 [1 2]]`.
+    pub fn to_edn(&self) -> Edn {
+        match self {
+            Mop::Append { key, value } => {
+                Edn::Vector(vec![kw("append"), Edn::Int(*key), Edn::Int(*value)])
+            }
+            Mop::Read { key, value } => Edn::Vector(vec![
+                kw("r"),
+                Edn::Int(*key),
+                value.as_ref().map_or(Edn::Nil, |list| {
+                    Edn::Vector(list.iter().map(|v| Edn::Int(*v)).collect())
+                }),
+            ]),
+        }
+    }
+}
+
+/// The value of an operation: a transaction, or anything else (nemesis operations).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpValue {
+    /// A list-append transaction.
+    Txn(Vec<Mop>),
+    /// Any other value, kept as read.
+    Other(Edn),
+}
+
+/// One line of a history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// Position in the history, 0-based.
+    pub index: usize,
+    /// Nanoseconds since the start of the test.
+    pub time: i64,
+    /// Invocation or completion.
+    pub kind: OpType,
+    /// Who performed it.
+    pub process: Process,
+    /// The function, such as `txn`.
+    pub f: String,
+    /// The value.
+    pub value: OpValue,
+    /// An error attached to a completion, if any.
+    pub error: Option<Edn>,
+}
+
+impl Op {
+    /// Renders as a Jepsen history map.
+    pub fn to_edn(&self) -> Edn {
+        let value = match &self.value {
+            OpValue::Txn(mops) => Edn::Vector(mops.iter().map(Mop::to_edn).collect()),
+            OpValue::Other(edn) => edn.clone(),
+        };
+        let mut entries = vec![
+            ("index", Edn::Int(self.index as i64)),
+            ("time", Edn::Int(self.time)),
+            ("type", kw(self.kind.name())),
+            ("process", self.process.to_edn()),
+            ("f", kw(&self.f)),
+            ("value", value),
+        ];
+        if let Some(error) = &self.error {
+            entries.push(("error", error.clone()));
+        }
+        kw_map(entries)
+    }
+}
+
+/// A malformed history: which line, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+/// Reads a history with one operation per line, each an EDN map (Jepsen's `history.edn`) or a
+/// JSON object (elle-cli style). Blank lines and `;` comments are skipped. Stops at the first
+/// malformed line and names it.
+pub fn read_history(reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
+    let mut ops = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.map_err(|e| HistoryError {
+            line: line_no,
+            message: format!("cannot read: {e}"),
+        })?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with(';') {
+            continue;
+        }
+        let op = parse_op(trimmed, ops.len()).map_err(|message| HistoryError {
+            line: line_no,
+            message,
+        })?;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+/// Parses one operation from a line of EDN or JSON; `position` is the default index.
+pub fn parse_op(line: &str, position: usize) -> Result<Op, String> {
+    let is_json = line
+        .strip_prefix('{')
+        .is_some_and(|rest| rest.trim_start().starts_with(['"', '}']));
+    let map = if is_json {
+        let json: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+        json_to_edn(&json)
+    } else {
+        edn::parse(line).map_err(|e| format!("invalid EDN: {e}"))?
+    };
+    op_from_edn(&map, position)
+}
+
+fn json_to_edn(json: &serde_json::Value) -> Edn {
+    use serde_json::Value;
+    match json {
+        Value::Null => Edn::Nil,
+        Value::Bool(b) => Edn::Bool(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Edn::Float(n.as_f64().unwrap_or(f64::NAN)), Edn::Int),
+        Value::String(s) => Edn::Str(s.clone()),
+        Value::Array(items) => Edn::Vector(items.iter().map(json_to_edn).collect()),
+        Value::Object(entries) => Edn::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (kw(k), json_to_edn(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn name_of(value: &Edn) -> Option<&str> {
+    match value {
+        Edn::Keyword(s) | Edn::Str(s) | Edn::Symbol(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
+    if !matches!(map, Edn::Map(_)) {
+        return Err("an operation must be a map".into());
+    }
+    let kind_name = map.get("type").and_then(name_of).ok_or("missing :type")?;
+    let kind = OpType::parse(kind_name)
+        .ok_or_else(|| format!(":type must be invoke, ok, fail or info, not {kind_name:?}"))?;
+    let process = match map.get("process") {
+        Some(Edn::Int(p)) => Process::Client(*p),
+        Some(other) => Process::Named(
+            name_of(other)
+                .ok_or("a :process must be an integer or a name")?
+                .to_owned(),
+        ),
+        None => return Err("missing :process".into()),
+    };
+    let f = map
+        .get("f")
+        .and_then(name_of)
+        .ok_or("missing :f")?
+        .to_owned();
+    let index = match map.get("index") {
+        Some(Edn::Int(i)) if *i >= 0 => *i as usize,
+        Some(_) => return Err(":index must be a non-negative integer".into()),
+        None => position,
+    };
+    let time = match map.get("time") {
+        Some(Edn::Int(t)) => *t,
+        Some(_) => return Err(":time must be an integer".into()),
+        None => 0,
+    };
+    let raw_value = map.get("value").cloned().unwrap_or(Edn::Nil);
+    let value = if f == "txn" && matches!(process, Process::Client(_)) {
+        OpValue::Txn(parse_mops(&raw_value, kind)?)
+    } else {
+        OpValue::Other(raw_value)
+    };
+    Ok(Op {
+        index,
+        time,
+        kind,
+        process,
+        f,
+        value,
+        error: map.get("error").cloned(),
+    })
+}
+
+fn int_of(value: &Edn, what: &str) -> Result<i64, String> {
+    match value {
+        Edn::Int(i) => Ok(*i),
+        other => Err(format!("{what} must be an integer, not {other}")),
+    }
+}
+
+fn parse_mops(value: &Edn, kind: OpType) -> Result<Vec<Mop>, String> {
+    let items = value
+        .as_seq()
+        .ok_or("a txn's :value must be a vector of micro-ops")?;
+    items
+        .iter()
+        .map(|mop| {
+            let (f, key, v) = match mop {
+                Edn::Vector(parts) | Edn::List(parts) if parts.len() == 3 => {
+                    (&parts[0], &parts[1], &parts[2])
+                }
+                Edn::Map(_) => (
+                    mop.get("f").ok_or("micro-op without f")?,
+                    mop.get("k").ok_or("micro-op without k")?,
+                    mop.get("v").unwrap_or(&Edn::Nil),
+                ),
+                other => return Err(format!("micro-op must be [f k v], not {other}")),
+            };
+            let key = int_of(key, "a key")?;
+            match name_of(f) {
+                Some("append") => Ok(Mop::Append {
+                    key,
+                    value: int_of(v, "an appended value")?,
+                }),
+                Some("r") => {
+                    let list = match v {
+                        Edn::Nil => None,
+                        other => Some(
+                            other
+                                .as_seq()
+                                .ok_or_else(|| {
+                                    format!("a read must be a list or nil, not {other}")
+                                })?
+                                .iter()
+                                .map(|e| int_of(e, "a list element"))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        ),
+                    };
+                    if kind == OpType::Ok && list.is_none() {
+                        return Err(format!("an ok read of key {key} has no value"));
+                    }
+                    Ok(Mop::Read { key, value: list })
+                }
+                _ => Err(format!(
+                    "unknown micro-op function {f}; expected append or r"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// A transaction: an invocation paired with its completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Txn {
+    /// Dense id, in order of invocation.
+    pub id: usize,
+    /// The process that ran it.
+    pub process: i64,
+    /// How it completed; `Info` when it never completed.
+    pub kind: OpType,
+    /// History index of the invocation.
+    pub invoke_index: usize,
+    /// History index of the completion, if any.
+    pub complete_index: Option<usize>,
+    /// Time of the invocation, ns.
+    pub invoke_time: i64,
+    /// Time of the completion, ns.
+    pub complete_time: Option<i64>,
+    /// The micro-ops: the completion's for ok, the invocation's otherwise.
+    pub mops: Vec<Mop>,
+}
+
+impl Txn {
+    /// Renders the completion (or the invocation when there is none) as a Jepsen op.
+    pub fn to_edn(&self) -> Edn {
+        Op {
+            index: self.complete_index.unwrap_or(self.invoke_index),
+            time: self.complete_time.unwrap_or(self.invoke_time),
+            kind: self.kind,
+            process: Process::Client(self.process),
+            f: "txn".into(),
+            value: OpValue::Txn(self.mops.clone()),
+            error: None,
+        }
+        .to_edn()
+    }
+}
+
+/// Pairs each client invocation of `txn` with the next completion of the same process.
+/// Invocations that never complete become `Info`. A completion without an invocation, or a
+/// second invocation before a completion, is an error naming the op's index.
+pub fn pair_txns(ops: &[Op]) -> Result<Vec<Txn>, String> {
+    let mut txns: Vec<Txn> = Vec::new();
+    let mut open: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for op in ops {
+        let (Process::Client(process), OpValue::Txn(mops)) = (&op.process, &op.value) else {
+            continue;
+        };
+        if op.kind == OpType::Invoke {
+            if let Some(&prev) = open.get(process) {
+                return Err(format!(
+                    "process {process} invoked op {} while op {} was still open",
+                    op.index, txns[prev].invoke_index
+                ));
+            }
+            open.insert(*process, txns.len());
+            txns.push(Txn {
+                id: txns.len(),
+                process: *process,
+                kind: OpType::Info,
+                invoke_index: op.index,
+                complete_index: None,
+                invoke_time: op.time,
+                complete_time: None,
+                mops: mops.clone(),
+            });
+        } else {
+            let id = open.remove(process).ok_or_else(|| {
+                format!(
+                    "op {} completes nothing: process {process} has no open invocation",
+                    op.index
+                )
+            })?;
+            let txn = &mut txns[id];
+            txn.kind = op.kind;
+            txn.complete_index = Some(op.index);
+            txn.complete_time = Some(op.time);
+            if op.kind == OpType::Ok {
+                if mops.len() != txn.mops.len() {
+                    return Err(format!(
+                        "op {} has {} micro-ops but its invocation had {}",
+                        op.index,
+                        mops.len(),
+                        txn.mops.len()
+                    ));
+                }
+                txn.mops = mops.clone();
+            }
+        }
+    }
+    Ok(txns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_edn_and_json_lines() {
+        let text = r#"{:index 0, :time 5, :type :invoke, :process 0, :f :txn, :value [[:append 1 2] [:r 1 nil]]}
+{"index":1,"time":9,"type":"ok","process":0,"f":"txn","value":[["append",1,2],{"f":"r","k":1,"v":[2]}]}
+; a comment
+
+{:index 2, :time 10, :type :info, :process :nemesis, :f :kill, :value ["n1"]}
+"#;
+        let ops = read_history(text.as_bytes()).unwrap();
+        assert_eq!(ops.len(), 3);
+        assert_eq!(ops[1].kind, OpType::Ok);
+        assert_eq!(
+            ops[1].value,
+            OpValue::Txn(vec![
+                Mop::Append { key: 1, value: 2 },
+                Mop::Read {
+                    key: 1,
+                    value: Some(vec![2])
+                }
+            ])
+        );
+        assert_eq!(ops[2].process, Process::Named("nemesis".into()));
+        let txns = pair_txns(&ops).unwrap();
+        assert_eq!(txns.len(), 1);
+        assert_eq!(txns[0].kind, OpType::Ok);
+        assert_eq!(txns[0].complete_index, Some(1));
+    }
+
+    #[test]
+    fn names_the_malformed_line() {
+        let text = "{:index 0, :type :invoke, :process 0, :f :txn, :value []}\n\n{:index 1, :type :ok :process 0\n";
+        let err = read_history(text.as_bytes()).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("invalid EDN"), "{err}");
+
+        let err = read_history(
+            &b"{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",1,\"x\"]]}\n"[..],
+        )
+        .unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("read must be a list"), "{err}");
+
+        let err = read_history(&b"{:type :done, :process 0, :f :txn}"[..]).unwrap_err();
+        assert!(err.message.contains(":type must be"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_ops_through_edn() {
+        let line = "{:index 4, :time 7, :type :ok, :process 2, :f :txn, :value [[:append 3 4] [:r 3 [4]]]}";
+        let op = parse_op(line, 0).unwrap();
+        assert_eq!(op.to_edn().to_string(), line);
+    }
+
+    #[test]
+    fn pairing_rejects_orphans() {
+        let ops =
+            read_history(&b"{:index 0, :type :ok, :process 0, :f :txn, :value []}"[..]).unwrap();
+        assert!(pair_txns(&ops).unwrap_err().contains("completes nothing"));
+    }
+}

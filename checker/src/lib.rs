@@ -1,0 +1,13 @@
+//! Consistency analysis of Jepsen histories, without a JVM.
+//!
+//! Read a history with [`history::read_history`], check it with [`list_append::check`], and
+//! render the [`verdict::Verdict`] as Elle's result map with [`verdict::Verdict::to_edn`].
+
+pub mod crud_queue;
+pub mod cycles;
+pub mod edn;
+pub mod graph;
+pub mod history;
+pub mod list_append;
+pub mod models;
+pub mod verdict;

@@ -1,0 +1,583 @@
+//! Elle's list-append analysis: version orders from reads, ww / wr / rw dependencies, process and
+//! real-time order, non-cyclic anomalies, and cycles classified and explained.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::cycles::{Cycle, SPECS, Search, Searcher};
+use crate::edn::{Edn, kw, kw_map};
+use crate::graph::{Graph, GraphBuilder, Rels};
+use crate::history::{Mop, Op, OpType, Txn, pair_txns};
+use crate::models;
+use crate::verdict::Verdict;
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The consistency models the history must satisfy.
+    pub models: Vec<&'static str>,
+    /// Total time allowed for cycle search before reporting `:cycle-search-timeout`.
+    pub cycle_search_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            models: vec!["strict-serializable"],
+            cycle_search_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Checks a list-append history.
+pub fn check(ops: &[Op], options: &Options) -> Verdict {
+    let txns = match pair_txns(ops) {
+        Ok(txns) => txns,
+        Err(message) => {
+            return Verdict::judge(
+                options.models.clone(),
+                BTreeMap::from([(
+                    "malformed-history".to_owned(),
+                    vec![kw_map([("message", Edn::Str(message))])],
+                )]),
+            );
+        }
+    };
+    check_txns(&txns, options)
+}
+
+/// Checks already-paired transactions.
+pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
+    let mut found = Findings::default();
+    let analysis = Analysis::new(txns, &mut found);
+    if let Some(analysis) = analysis {
+        analysis.non_cyclic(&mut found);
+        if txns.iter().all(|t| t.kind != OpType::Ok) {
+            found.add(
+                "empty-transaction-graph",
+                kw_map([("ok-count", Edn::Int(0))]),
+            );
+        }
+        let graph = analysis.graph();
+        analysis.cycles(&graph, options, &mut found);
+    }
+    Verdict::judge(options.models.clone(), found.0)
+}
+
+#[derive(Default)]
+struct Findings(BTreeMap<String, Vec<Edn>>);
+
+impl Findings {
+    fn add(&mut self, kind: &str, case: Edn) {
+        self.0.entry(kind.to_owned()).or_default().push(case);
+    }
+}
+
+/// Who appended a value: the transaction and the micro-op's position in it.
+#[derive(Clone, Copy)]
+struct Writer {
+    txn: usize,
+    mop: usize,
+    /// Whether this is the transaction's last append to the key.
+    last: bool,
+}
+
+struct Analysis<'a> {
+    txns: &'a [Txn],
+    writers: FxHashMap<(i64, i64), Writer>,
+    /// Per key, the longest committed read: (txn, mop) whose list is the version order.
+    longest: FxHashMap<i64, (usize, usize)>,
+}
+
+fn read_list(mop: &Mop) -> Option<&[i64]> {
+    match mop {
+        Mop::Read {
+            value: Some(list), ..
+        } => Some(list),
+        _ => None,
+    }
+}
+
+fn ints(values: &[i64]) -> Edn {
+    Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
+}
+
+impl<'a> Analysis<'a> {
+    /// Indexes writers and version orders; `None` if appended values are not unique per key,
+    /// which the analysis depends on.
+    fn new(txns: &'a [Txn], found: &mut Findings) -> Option<Self> {
+        let mut writers: FxHashMap<(i64, i64), Writer> = FxHashMap::default();
+        let mut duplicated = false;
+        for txn in txns {
+            let mut last_append: FxHashMap<i64, usize> = FxHashMap::default();
+            for (i, mop) in txn.mops.iter().enumerate() {
+                if let Mop::Append { key, .. } = mop {
+                    last_append.insert(*key, i);
+                }
+            }
+            for (i, mop) in txn.mops.iter().enumerate() {
+                if let Mop::Append { key, value } = *mop {
+                    let writer = Writer {
+                        txn: txn.id,
+                        mop: i,
+                        last: last_append[&key] == i,
+                    };
+                    if let Some(previous) = writers.insert((key, value), writer) {
+                        duplicated = true;
+                        found.add(
+                            "duplicate-appends",
+                            kw_map([
+                                ("key", Edn::Int(key)),
+                                ("value", Edn::Int(value)),
+                                (
+                                    "ops",
+                                    Edn::Vector(vec![txns[previous.txn].to_edn(), txn.to_edn()]),
+                                ),
+                            ]),
+                        );
+                    }
+                }
+            }
+        }
+        if duplicated {
+            return None;
+        }
+        let mut longest: FxHashMap<i64, (usize, usize)> = FxHashMap::default();
+        for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
+            for (i, mop) in txn.mops.iter().enumerate() {
+                if let Some(list) = read_list(mop) {
+                    let entry = longest.entry(mop.key()).or_insert((txn.id, i));
+                    if list.len() > read_list(&txns[entry.0].mops[entry.1]).map_or(0, <[i64]>::len)
+                    {
+                        *entry = (txn.id, i);
+                    }
+                }
+            }
+        }
+        Some(Analysis {
+            txns,
+            writers,
+            longest,
+        })
+    }
+
+    fn version_order(&self, key: i64) -> &[i64] {
+        self.longest
+            .get(&key)
+            .and_then(|&(t, m)| read_list(&self.txns[t].mops[m]))
+            .unwrap_or(&[])
+    }
+
+    fn writer(&self, key: i64, value: i64) -> Option<Writer> {
+        self.writers.get(&(key, value)).copied()
+    }
+
+    /// The writer of a value, if that transaction may have committed.
+    fn committed_writer(&self, key: i64, value: i64) -> Option<usize> {
+        self.writer(key, value)
+            .filter(|w| self.txns[w.txn].kind != OpType::Fail)
+            .map(|w| w.txn)
+    }
+
+    /// A transaction's external reads: the first read of each key, before any append to it.
+    fn external_reads(txn: &Txn) -> impl Iterator<Item = (usize, i64, &[i64])> {
+        let mut touched: FxHashSet<i64> = FxHashSet::default();
+        txn.mops.iter().enumerate().filter_map(move |(i, mop)| {
+            let first = touched.insert(mop.key());
+            match mop {
+                Mop::Read {
+                    key,
+                    value: Some(list),
+                } if first => Some((i, *key, list.as_slice())),
+                _ => None,
+            }
+        })
+    }
+
+    fn non_cyclic(&self, found: &mut Findings) {
+        let mut incompatible: BTreeSet<i64> = BTreeSet::new();
+        let mut lost: FxHashMap<(i64, usize, Option<i64>), Vec<usize>> = FxHashMap::default();
+        for txn in self.txns.iter().filter(|t| t.kind == OpType::Ok) {
+            self.internal(txn, found);
+            for (i, mop) in txn.mops.iter().enumerate() {
+                let Some(list) = read_list(mop) else { continue };
+                let key = mop.key();
+                let case = |extra: Vec<(&str, Edn)>| {
+                    let mut entries = vec![("op", txn.to_edn()), ("mop", mop.to_edn())];
+                    entries.extend(extra);
+                    kw_map(entries)
+                };
+                let mut seen = FxHashSet::default();
+                if let Some(dup) = list.iter().find(|v| !seen.insert(**v)) {
+                    found.add(
+                        "duplicate-elements",
+                        case(vec![("element", Edn::Int(*dup))]),
+                    );
+                }
+                for (pos, &v) in list.iter().enumerate() {
+                    match self.writer(key, v) {
+                        None => found.add("garbage-read", case(vec![("element", Edn::Int(v))])),
+                        Some(w) if w.txn == txn.id && w.mop > i => {
+                            found.add("future-read", case(vec![("element", Edn::Int(v))]));
+                        }
+                        Some(w) if self.txns[w.txn].kind == OpType::Fail => found.add(
+                            "G1a",
+                            case(vec![
+                                ("element", Edn::Int(v)),
+                                ("writer", self.txns[w.txn].to_edn()),
+                            ]),
+                        ),
+                        Some(w) if pos + 1 == list.len() && w.txn != txn.id && !w.last => found
+                            .add(
+                                "G1b",
+                                case(vec![
+                                    ("element", Edn::Int(v)),
+                                    ("writer", self.txns[w.txn].to_edn()),
+                                ]),
+                            ),
+                        Some(_) => {}
+                    }
+                }
+                let order = self.version_order(key);
+                if !order.starts_with(list) && incompatible.insert(key) {
+                    found.add(
+                        "incompatible-order",
+                        kw_map([
+                            ("key", Edn::Int(key)),
+                            ("values", Edn::Vector(vec![ints(list), ints(order)])),
+                        ]),
+                    );
+                }
+            }
+            for (i, key, list) in Self::external_reads(txn) {
+                let writes_later = txn.mops[i + 1..]
+                    .iter()
+                    .any(|m| matches!(m, Mop::Append { key: k, .. } if *k == key));
+                if writes_later {
+                    lost.entry((key, list.len(), list.last().copied()))
+                        .or_default()
+                        .push(txn.id);
+                }
+            }
+        }
+        let mut lost: Vec<_> = lost.into_iter().filter(|(_, t)| t.len() > 1).collect();
+        lost.sort_unstable_by_key(|((k, n, _), _)| (*k, *n));
+        for ((key, _, last), txns) in lost {
+            found.add(
+                "lost-update",
+                kw_map([
+                    ("key", Edn::Int(key)),
+                    ("value", last.map_or(Edn::Vector(vec![]), |v| ints(&[v]))),
+                    (
+                        "txns",
+                        Edn::Vector(txns.iter().map(|&t| self.txns[t].to_edn()).collect()),
+                    ),
+                ]),
+            );
+        }
+        let mut keys: Vec<&i64> = self.longest.keys().collect();
+        keys.sort_unstable();
+        for &key in keys {
+            let order = self.version_order(key);
+            let failed_at = order.iter().position(|&v| {
+                self.writer(key, v)
+                    .is_some_and(|w| self.txns[w.txn].kind == OpType::Fail)
+            });
+            if let Some(pos) = failed_at
+                && let Some(later) = order[pos + 1..]
+                    .iter()
+                    .find_map(|&v| self.committed_writer(key, v))
+            {
+                let failed = self.writer(key, order[pos]).expect("checked above").txn;
+                found.add(
+                    "dirty-update",
+                    kw_map([
+                        ("key", Edn::Int(key)),
+                        ("values", ints(order)),
+                        ("failed", self.txns[failed].to_edn()),
+                        ("later", self.txns[later].to_edn()),
+                    ]),
+                );
+            }
+        }
+    }
+
+    /// Reads inside a transaction must agree with its own earlier reads and appends.
+    fn internal(&self, txn: &Txn, found: &mut Findings) {
+        let mut state: FxHashMap<i64, (Option<Vec<i64>>, Vec<i64>)> = FxHashMap::default();
+        for mop in &txn.mops {
+            match mop {
+                Mop::Append { key, value } => state.entry(*key).or_default().1.push(*value),
+                Mop::Read {
+                    key,
+                    value: Some(list),
+                } => {
+                    let (base, appended) = state.entry(*key).or_default();
+                    let consistent = match base {
+                        Some(base) => {
+                            list.len() == base.len() + appended.len()
+                                && list.starts_with(base)
+                                && list.ends_with(appended)
+                        }
+                        None => list.ends_with(appended),
+                    };
+                    if !consistent {
+                        let mut expected: Vec<Edn> = Vec::new();
+                        match base {
+                            Some(base) => expected.extend(base.iter().map(|v| Edn::Int(*v))),
+                            None => expected.push(Edn::Symbol("...".into())),
+                        }
+                        expected.extend(appended.iter().map(|v| Edn::Int(*v)));
+                        found.add(
+                            "internal",
+                            kw_map([
+                                ("op", txn.to_edn()),
+                                ("mop", mop.to_edn()),
+                                ("expected", Edn::Vector(expected)),
+                            ]),
+                        );
+                    }
+                    *base = Some(list.clone());
+                    appended.clear();
+                }
+                Mop::Read { value: None, .. } => {}
+            }
+        }
+    }
+
+    fn graph(&self) -> Graph {
+        let mut builder = GraphBuilder::default();
+        for &key in self.longest.keys() {
+            let order = self.version_order(key);
+            for pair in order.windows(2) {
+                if let (Some(a), Some(b)) = (
+                    self.committed_writer(key, pair[0]),
+                    self.committed_writer(key, pair[1]),
+                ) {
+                    builder.add(a, b, Rels::WW);
+                }
+            }
+        }
+        for txn in self.txns.iter().filter(|t| t.kind == OpType::Ok) {
+            for (_, key, list) in Self::external_reads(txn) {
+                if let Some(&last) = list.last()
+                    && let Some(w) = self.committed_writer(key, last)
+                {
+                    builder.add(w, txn.id, Rels::WR);
+                }
+                let order = self.version_order(key);
+                if list.len() < order.len()
+                    && order.starts_with(list)
+                    && let Some(w) = self.committed_writer(key, order[list.len()])
+                {
+                    builder.add(txn.id, w, Rels::RW);
+                }
+            }
+        }
+        self.order_edges(&mut builder);
+        builder.build(self.txns.len())
+    }
+
+    /// Process order, and real-time order as a transitive reduction: each invocation gets edges
+    /// from the completed transactions not yet followed by another completed one.
+    fn order_edges(&self, builder: &mut GraphBuilder) {
+        let mut last_of_process: FxHashMap<i64, usize> = FxHashMap::default();
+        let mut events: Vec<(usize, usize, bool)> = Vec::with_capacity(self.txns.len() * 2);
+        for txn in self.txns.iter().filter(|t| t.kind != OpType::Fail) {
+            if let Some(prev) = last_of_process.insert(txn.process, txn.id) {
+                builder.add(prev, txn.id, Rels::PROCESS);
+            }
+            events.push((txn.invoke_index, txn.id, false));
+            if let (OpType::Ok, Some(done)) = (txn.kind, txn.complete_index) {
+                events.push((done, txn.id, true));
+            }
+        }
+        events.sort_unstable();
+        let mut frontier: Vec<usize> = Vec::new();
+        let mut predecessors: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+        for (_, id, completion) in events {
+            if completion {
+                let preds = predecessors.remove(&id).unwrap_or_default();
+                frontier.retain(|f| !preds.contains(f));
+                frontier.push(id);
+            } else {
+                for &f in &frontier {
+                    builder.add(f, id, Rels::REALTIME);
+                }
+                predecessors.insert(id, frontier.clone());
+            }
+        }
+    }
+
+    fn cycles(&self, graph: &Graph, options: &Options, found: &mut Findings) {
+        let forbidden = models::anomalies_prohibited_by(&options.models);
+        let specs: Vec<_> = SPECS
+            .iter()
+            .filter(|s| forbidden.contains(s.name))
+            .collect();
+        let mask = specs.iter().fold(Rels(0), |m, s| m.or(s.mask()));
+        let deadline = Instant::now() + options.cycle_search_timeout;
+        let mut searcher = Searcher::new(graph);
+        let failed: Vec<bool> = self.txns.iter().map(|t| t.kind == OpType::Fail).collect();
+        for component in graph.sccs(mask, |n| !failed[n]) {
+            let mut kinds: BTreeSet<String> = BTreeSet::new();
+            for spec in &specs {
+                match searcher.find(&component, spec, deadline) {
+                    Search::Found(cycle) => {
+                        let kind = cycle.classify();
+                        if kinds.insert(kind.clone()) {
+                            found.add(&kind, self.explain(&cycle, &kind));
+                        }
+                    }
+                    Search::None => {}
+                    Search::TimedOut => {
+                        found.add(
+                            "cycle-search-timeout",
+                            kw_map([
+                                ("anomaly-spec-type", kw(spec.name)),
+                                ("scc-size", Edn::Int(component.len() as i64)),
+                                (
+                                    "does-not-contain",
+                                    Edn::Vector(kinds.iter().map(|k| kw(k)).collect()),
+                                ),
+                            ]),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Explains a cycle as Elle does: each step with the evidence for it, then the contradiction.
+    fn explain(&self, cycle: &Cycle, kind: &str) -> Edn {
+        let n = cycle.nodes.len();
+        let mut steps = Vec::with_capacity(n);
+        let mut text = String::from("Let:\n");
+        for (i, &t) in cycle.nodes.iter().enumerate() {
+            let _ = writeln!(text, "  T{} = {}", i + 1, self.txns[t].to_edn());
+        }
+        text.push_str("\nThen:\n");
+        for i in 0..n {
+            let (a, b, rel) = (cycle.nodes[i], cycle.nodes[(i + 1) % n], cycle.rels[i]);
+            let (step, why) = self.explain_step(a, b, rel, i + 1, (i + 1) % n + 1);
+            let lead = if i + 1 == n { "However, " } else { "" };
+            let end = if i + 1 == n {
+                ": a contradiction!"
+            } else {
+                "."
+            };
+            let _ = writeln!(
+                text,
+                "  - {lead}T{} < T{}, because {why}{end}",
+                i + 1,
+                (i + 1) % n + 1
+            );
+            steps.push(step);
+        }
+        kw_map([
+            ("type", kw(kind)),
+            (
+                "cycle",
+                Edn::Vector(
+                    cycle
+                        .nodes
+                        .iter()
+                        .chain(cycle.nodes.first())
+                        .map(|&t| self.txns[t].to_edn())
+                        .collect(),
+                ),
+            ),
+            ("steps", Edn::Vector(steps)),
+            ("explanation", Edn::Str(text)),
+        ])
+    }
+
+    fn explain_step(&self, a: usize, b: usize, rel: Rels, na: usize, nb: usize) -> (Edn, String) {
+        let (ta, tb) = (&self.txns[a], &self.txns[b]);
+        let step = |key: i64, value: Edn, value2: Edn| {
+            kw_map([
+                ("type", kw(rel.name())),
+                ("key", Edn::Int(key)),
+                ("value", value),
+                ("value'", value2),
+            ])
+        };
+        match rel {
+            Rels::WW => {
+                for mop in &ta.mops {
+                    let &Mop::Append { key, value } = mop else {
+                        continue;
+                    };
+                    let order = self.version_order(key);
+                    if let Some(pos) = order.iter().position(|&v| v == value)
+                        && let Some(&next) = order.get(pos + 1)
+                        && self.committed_writer(key, next) == Some(b)
+                    {
+                        return (
+                            step(key, Edn::Int(value), Edn::Int(next)),
+                            format!("T{nb} appended {next} after T{na} appended {value} to {key}"),
+                        );
+                    }
+                }
+            }
+            Rels::WR => {
+                for (_, key, list) in Self::external_reads(tb) {
+                    if let Some(&last) = list.last()
+                        && self.committed_writer(key, last) == Some(a)
+                    {
+                        return (
+                            step(key, Edn::Int(last), ints(list)),
+                            format!("T{nb} observed T{na}'s append of {last} to key {key}"),
+                        );
+                    }
+                }
+            }
+            Rels::RW => {
+                for (_, key, list) in Self::external_reads(ta) {
+                    let order = self.version_order(key);
+                    if list.len() < order.len()
+                        && order.starts_with(list)
+                        && self.committed_writer(key, order[list.len()]) == Some(b)
+                    {
+                        let next = order[list.len()];
+                        return (
+                            step(key, ints(list), Edn::Int(next)),
+                            format!(
+                                "T{na} read key {key} = {}, and T{nb} appended {next} after that version",
+                                ints(list)
+                            ),
+                        );
+                    }
+                }
+            }
+            Rels::PROCESS => {
+                return (
+                    kw_map([("type", kw("process")), ("process", Edn::Int(ta.process))]),
+                    format!("process {} executed T{na} before T{nb}", ta.process),
+                );
+            }
+            _ => {
+                let done = ta.complete_index.unwrap_or(ta.invoke_index);
+                return (
+                    kw_map([
+                        ("type", kw("realtime")),
+                        ("a-complete-index", Edn::Int(done as i64)),
+                        ("b-invoke-index", Edn::Int(tb.invoke_index as i64)),
+                    ]),
+                    format!(
+                        "T{na} completed at index {done}, before the invocation of T{nb}, at index {}",
+                        tb.invoke_index
+                    ),
+                );
+            }
+        }
+        (
+            kw_map([("type", kw(rel.name()))]),
+            format!("of a {} dependency", rel.name()),
+        )
+    }
+}

@@ -1,0 +1,71 @@
+//! `checker FILE`: checks a Jepsen history and prints Elle's result map.
+//! Exits 0 when valid, 1 when invalid, 2 when unknown or unreadable.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use checker::{history, list_append, models};
+use clap::Parser;
+
+/// Checks a list-append history (Jepsen `history.edn`, or JSON with one op per line).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// The history file.
+    file: PathBuf,
+    /// Comma-separated consistency models the history must satisfy.
+    #[arg(long, value_delimiter = ',', default_value = "strict-serializable")]
+    consistency_models: Vec<String>,
+    /// Print JSON instead of EDN.
+    #[arg(long)]
+    json: bool,
+    /// Seconds allowed for cycle search before reporting :cycle-search-timeout.
+    #[arg(long, default_value_t = 10.0)]
+    cycle_search_timeout: f64,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("checker: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<u8> {
+    let mut models = Vec::new();
+    for name in &args.consistency_models {
+        match models::canonical_model(name) {
+            Some(m) => models.push(m),
+            None => bail!(
+                "unknown consistency model {name:?}; known: {}",
+                models::all_models()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    let file =
+        File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    let ops = history::read_history(BufReader::new(file))
+        .with_context(|| format!("malformed history {}", args.file.display()))?;
+    let options = list_append::Options {
+        models,
+        cycle_search_timeout: Duration::from_secs_f64(args.cycle_search_timeout),
+    };
+    let verdict = list_append::check(&ops, &options);
+    let edn = verdict.to_edn();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&edn.to_json())?);
+    } else {
+        println!("{}", edn.to_pretty_string());
+    }
+    Ok(verdict.valid.exit_code() as u8)
+}

@@ -1,0 +1,177 @@
+//! Verdicts in Elle's shape: `:valid?`, `:anomaly-types`, `:anomalies`, `:not`, `:also-not`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::edn::{Edn, kw, kw_map};
+use crate::models;
+
+/// Jepsen's three-valued validity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// No forbidden anomaly was found.
+    Valid,
+    /// A forbidden anomaly was found.
+    Invalid,
+    /// The analysis could not decide.
+    Unknown,
+}
+
+impl Validity {
+    /// The process exit code a gate uses: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Validity::Valid => 0,
+            Validity::Invalid => 1,
+            Validity::Unknown => 2,
+        }
+    }
+
+    /// As Jepsen writes it: `true`, `false` or `:unknown`.
+    pub fn to_edn(self) -> Edn {
+        match self {
+            Validity::Valid => Edn::Bool(true),
+            Validity::Invalid => Edn::Bool(false),
+            Validity::Unknown => kw("unknown"),
+        }
+    }
+
+    /// Combines verdicts: any invalid is invalid, else any unknown is unknown.
+    pub fn and(self, other: Validity) -> Validity {
+        match (self, other) {
+            (Validity::Invalid, _) | (_, Validity::Invalid) => Validity::Invalid,
+            (Validity::Unknown, _) | (_, Validity::Unknown) => Validity::Unknown,
+            _ => Validity::Valid,
+        }
+    }
+}
+
+/// What a checker found: each anomaly type with its cases, judged against consistency models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The overall validity under the requested models.
+    pub valid: Validity,
+    /// The models checked.
+    pub models: Vec<&'static str>,
+    /// Every anomaly found, by type, each case a map explaining it.
+    pub anomalies: BTreeMap<String, Vec<Edn>>,
+    /// The weakest models these anomalies rule out.
+    pub not: BTreeSet<&'static str>,
+    /// Stronger models also ruled out.
+    pub also_not: BTreeSet<&'static str>,
+}
+
+impl Verdict {
+    /// Judges `anomalies` against `models`: invalid if any is forbidden by them, unknown if the
+    /// only findings say the analysis could not decide, valid otherwise.
+    pub fn judge(models: Vec<&'static str>, anomalies: BTreeMap<String, Vec<Edn>>) -> Verdict {
+        let forbidden = models::anomalies_prohibited_by(&models);
+        let valid = if anomalies.keys().any(|a| forbidden.contains(a.as_str())) {
+            Validity::Invalid
+        } else if anomalies
+            .keys()
+            .any(|a| models::UNKNOWN_ANOMALIES.contains(&a.as_str()))
+        {
+            Validity::Unknown
+        } else {
+            Validity::Valid
+        };
+        let (not, also_not) = models::boundary(anomalies.keys().map(String::as_str));
+        Verdict {
+            valid,
+            models,
+            anomalies,
+            not,
+            also_not,
+        }
+    }
+
+    /// A verdict for checks outside the model lattice: invalid iff anything was found.
+    pub fn of_findings(anomalies: BTreeMap<String, Vec<Edn>>) -> Verdict {
+        Verdict {
+            valid: if anomalies.is_empty() {
+                Validity::Valid
+            } else {
+                Validity::Invalid
+            },
+            models: Vec::new(),
+            anomalies,
+            not: BTreeSet::new(),
+            also_not: BTreeSet::new(),
+        }
+    }
+
+    /// The anomaly types found, sorted.
+    pub fn anomaly_types(&self) -> impl Iterator<Item = &str> {
+        self.anomalies.keys().map(String::as_str)
+    }
+
+    /// Renders as Elle's result map.
+    pub fn to_edn(&self) -> Edn {
+        let names = |set: &BTreeSet<&'static str>| Edn::Set(set.iter().map(|m| kw(m)).collect());
+        let mut entries = vec![("valid?", self.valid.to_edn())];
+        if !self.anomalies.is_empty() {
+            entries.push((
+                "anomaly-types",
+                Edn::Vector(self.anomaly_types().map(kw).collect()),
+            ));
+            entries.push((
+                "anomalies",
+                Edn::Map(
+                    self.anomalies
+                        .iter()
+                        .map(|(k, v)| (kw(k), Edn::Vector(v.clone())))
+                        .collect(),
+                ),
+            ));
+        }
+        entries.push((
+            "models",
+            Edn::Vector(self.models.iter().map(|m| kw(m)).collect()),
+        ));
+        entries.push(("not", names(&self.not)));
+        entries.push(("also-not", names(&self.also_not)));
+        kw_map(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_against_the_requested_models() {
+        let found = BTreeMap::from([("G-single-realtime".to_owned(), vec![Edn::Nil])]);
+        let strict = Verdict::judge(vec!["strict-serializable"], found.clone());
+        assert_eq!(strict.valid, Validity::Invalid);
+        let serializable = Verdict::judge(vec!["serializable"], found);
+        assert_eq!(serializable.valid, Validity::Valid);
+        assert!(serializable.not.contains("strong-snapshot-isolation"));
+        assert!(serializable.also_not.contains("strict-serializable"));
+    }
+
+    #[test]
+    fn a_timeout_alone_is_unknown() {
+        let found = BTreeMap::from([("cycle-search-timeout".to_owned(), vec![])]);
+        assert_eq!(
+            Verdict::judge(vec!["serializable"], found).valid,
+            Validity::Unknown
+        );
+        let both = BTreeMap::from([
+            ("cycle-search-timeout".to_owned(), vec![]),
+            ("G0".to_owned(), vec![]),
+        ]);
+        assert_eq!(
+            Verdict::judge(vec!["serializable"], both).valid,
+            Validity::Invalid
+        );
+    }
+
+    #[test]
+    fn renders_like_elle() {
+        let v = Verdict::judge(vec!["serializable"], BTreeMap::new());
+        assert_eq!(
+            v.to_edn().to_string(),
+            "{:valid? true, :models [:serializable], :not #{}, :also-not #{}}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The HTTP API: `POST /sql-txn` runs a Jepsen transaction; `/db-api/*` exposes the SDK's state.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::backend::Backend;
+use crate::txn::{TxnError, TxnRequest};
+
+/// Shared state of the handlers.
+pub struct App {
+    /// The node's name, such as `n1`.
+    pub node: String,
+    /// Where transactions run.
+    pub backend: Backend,
+}
+
+/// The router for all routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/sql-txn", post(sql_txn))
+        .route("/db-api/status", get(status))
+        .route("/db-api/upload-queue-count", get(upload_queue_count))
+        .route("/db-api/crud", get(crud))
+        .with_state(app)
+}
+
+/// A JSON reply with a status code.
+struct Reply(StatusCode, Value);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+fn bad_request(message: String) -> Reply {
+    Reply(
+        StatusCode::BAD_REQUEST,
+        json!({ "type": "error", "error": message }),
+    )
+}
+
+async fn health(State(app): State<Arc<App>>) -> Reply {
+    Reply(
+        StatusCode::OK,
+        json!({ "node": app.node, "backend": app.backend.name(), "ok": true }),
+    )
+}
+
+async fn sql_txn(State(app): State<Arc<App>>, body: Bytes) -> Reply {
+    let request: TxnRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("malformed transaction: {e}")),
+    };
+    if request.f != "txn" {
+        return bad_request(format!(
+            "unsupported function {:?}; expected \"txn\"",
+            request.f
+        ));
+    }
+    if let Some(kind) = request.kind.as_deref().filter(|k| *k != "invoke") {
+        return bad_request(format!("unsupported type {kind:?}; expected \"invoke\""));
+    }
+    match app.backend.run(&request.value).await {
+        Ok(value) => Reply(
+            StatusCode::OK,
+            json!({ "type": "ok", "f": "txn", "value": value }),
+        ),
+        Err(TxnError::Aborted(error)) => Reply(
+            StatusCode::OK,
+            json!({ "type": "fail", "f": "txn", "value": request.value, "error": error }),
+        ),
+        Err(TxnError::Indeterminate(error)) => {
+            log::warn!("indeterminate transaction: {error}");
+            Reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "type": "info", "f": "txn", "value": request.value, "error": error }),
+            )
+        }
+    }
+}
+
+fn sdk_only(app: &App, route: &str) -> Reply {
+    Reply(
+        StatusCode::NOT_FOUND,
+        json!({ "type": "error", "error": format!("{route} needs the powersync backend; this node runs {}", app.backend.name()) }),
+    )
+}
+
+fn internal(e: anyhow::Error) -> Reply {
+    Reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({ "type": "error", "error": format!("{e:#}") }),
+    )
+}
+
+async fn status(State(app): State<Arc<App>>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => Reply(StatusCode::OK, sdk.status()),
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/status"),
+    }
+}
+
+async fn upload_queue_count(State(app): State<Arc<App>>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => sdk
+            .upload_queue()
+            .await
+            .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/upload-queue-count"),
+    }
+}
+
+async fn crud(State(app): State<Arc<App>>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => sdk
+            .crud()
+            .await
+            .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/crud"),
+    }
+}

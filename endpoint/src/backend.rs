@@ -1,0 +1,31 @@
+//! The backends a node can run transactions on.
+
+use crate::sdk::SdkBackend;
+use crate::sqlite::SqliteBackend;
+use crate::txn::{Mop, TxnError};
+
+/// Where a node's transactions run.
+pub enum Backend {
+    /// Plain SQLite through rusqlite.
+    Sqlite(SqliteBackend),
+    /// SQLite managed by the PowerSync SDK.
+    Sdk(SdkBackend),
+}
+
+impl Backend {
+    /// The name used on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite3",
+            Backend::Sdk(_) => "powersync",
+        }
+    }
+
+    /// Runs one transaction.
+    pub async fn run(&self, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> {
+        match self {
+            Backend::Sqlite(b) => tokio::task::block_in_place(|| b.run(mops)),
+            Backend::Sdk(b) => b.run(mops).await,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `endpoint`: one test node. Serves the transaction API on 127.0.0.1 over a SQLite database,
+//! plain or managed by the PowerSync SDK.
+
+mod api;
+mod backend;
+mod sdk;
+mod sqlite;
+mod txn;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+
+use crate::backend::Backend;
+
+/// Which backend runs the transactions.
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendKind {
+    /// Plain SQLite (rusqlite, bundled SQLite).
+    Sqlite3,
+    /// The PowerSync Rust SDK, local only.
+    Powersync,
+}
+
+/// One test node.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// The backend.
+    #[arg(long, value_enum)]
+    backend: BackendKind,
+    /// The database file.
+    #[arg(long)]
+    db: PathBuf,
+    /// The node's name, used in logs and replies.
+    #[arg(long, default_value = "n1")]
+    node: String,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Once ready, write the bound address to this file.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()?
+        .block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let backend = match args.backend {
+        BackendKind::Sqlite3 => Backend::Sqlite(sqlite::SqliteBackend::open(&args.db)?),
+        BackendKind::Powersync => Backend::Sdk(sdk::SdkBackend::open(&args.db)?),
+    };
+    let app = Arc::new(api::App {
+        node: args.node.clone(),
+        backend,
+    });
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let address = listener.local_addr()?;
+    log::info!(
+        "node {} ({}) listening on {address}",
+        args.node,
+        app.backend.name()
+    );
+    if let Some(path) = &args.ready_file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, address.to_string())?;
+        std::fs::rename(&tmp, path)?;
+    }
+    axum::serve(listener, api::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    log::info!("node {} stopped", args.node);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

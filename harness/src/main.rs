@@ -1,0 +1,77 @@
+//! `harness`: Jepsen-style test runs against endpoint nodes.
+//! `harness test WORKLOAD [flags]` exits 0 when valid, 1 when invalid, 2 when unknown or broken.
+
+mod client;
+mod generator;
+mod interrupt;
+mod log;
+mod nodes;
+mod options;
+mod recorder;
+mod runner;
+mod store;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use checker::verdict::Validity;
+use clap::{Parser, Subcommand};
+
+/// Runs consistency tests of SQLite and PowerSync endpoints.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a workload and checks its history.
+    Test(options::TestOptions),
+}
+
+fn main() -> ExitCode {
+    interrupt::install();
+    let Command::Test(options) = Cli::parse().command;
+    match test(&options) {
+        Ok(valid) => ExitCode::from(valid.exit_code() as u8),
+        Err(e) => {
+            eprintln!("harness: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn test(options: &options::TestOptions) -> anyhow::Result<Validity> {
+    options.validate()?;
+    let endpoint_bin = match &options.endpoint_bin {
+        Some(path) => path.clone(),
+        None => sibling("endpoint")?,
+    };
+    let mut overall = Validity::Valid;
+    for i in 0..options.test_count {
+        if options.test_count > 1 {
+            eprintln!("test {} of {}", i + 1, options.test_count);
+        }
+        overall = overall.and(runner::run(options, &endpoint_bin)?);
+        if interrupt::interrupted() {
+            break;
+        }
+    }
+    Ok(overall)
+}
+
+/// A program installed beside this one.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("locating the harness program")?;
+    let path = me.with_file_name(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} not found; build it (cargo build -p endpoint) or pass --endpoint-bin",
+        path.display()
+    );
+    Ok(path)
+}

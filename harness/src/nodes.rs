@@ -1,0 +1,133 @@
+//! Endpoint processes: one per node, each with its own directory, database file and log, stopped
+//! on every exit path (drop, panic unwinding, and the parent's death through PDEATHSIG).
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running endpoint.
+pub struct Node {
+    /// The node's name, such as `n1`.
+    pub name: String,
+    /// Its directory in the store: database, log, dumps.
+    pub dir: PathBuf,
+    /// The address it listens on.
+    pub address: String,
+    child: Child,
+}
+
+/// How long a node may take to open its database and start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Node {
+    /// Starts `bin` as node `name` with `backend`, its database in `store_dir/name/`, and waits
+    /// until it listens.
+    pub fn start(bin: &Path, backend: &str, name: &str, store_dir: &Path) -> anyhow::Result<Node> {
+        let dir = store_dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let ready = dir.join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let log_path = dir.join("endpoint.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let mut command = Command::new(bin);
+        command
+            .arg("--backend")
+            .arg(backend)
+            .arg("--db")
+            .arg(dir.join("data.db"))
+            .arg("--node")
+            .arg(name)
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting endpoint {}", bin.display()))?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let address = loop {
+            if let Ok(address) = std::fs::read_to_string(&ready) {
+                break address;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "node {name} exited during start-up ({status}); its log ends:\n{}",
+                    log_tail(&log_path)
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "node {name} did not start within {START_TIMEOUT:?}; its log ends:\n{}",
+                    log_tail(&log_path)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(Node {
+            name: name.to_owned(),
+            dir,
+            address,
+            child,
+        })
+    }
+
+    /// Stops the node: SIGTERM, then SIGKILL if it does not exit in time.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        self.child.wait()?;
+        bail!(
+            "node {} ignored SIGTERM for {STOP_TIMEOUT:?} and was killed",
+            self.name
+        )
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("stopping node {}: {e:#}", self.name);
+        }
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}

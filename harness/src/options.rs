@@ -1,0 +1,176 @@
+//! The test's options, with Jepsen's flag names.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use crate::workload::Workload;
+
+/// How many workers: a number, or `Nn` for N per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Exactly this many.
+    Fixed(usize),
+    /// This many per node.
+    PerNode(usize),
+}
+
+impl Concurrency {
+    /// The number of workers for `nodes` nodes.
+    pub fn resolve(self, nodes: usize) -> usize {
+        match self {
+            Concurrency::Fixed(n) => n,
+            Concurrency::PerNode(n) => n * nodes,
+        }
+    }
+}
+
+impl FromStr for Concurrency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (digits, per_node) = match s.strip_suffix('n') {
+            Some(d) => (d, true),
+            None => (s, false),
+        };
+        let n: usize = digits
+            .parse()
+            .map_err(|_| format!("{s:?} is not a worker count like 5 or 2n"))?;
+        if n == 0 {
+            return Err("concurrency must be at least 1".into());
+        }
+        Ok(if per_node {
+            Concurrency::PerNode(n)
+        } else {
+            Concurrency::Fixed(n)
+        })
+    }
+}
+
+/// Options of `harness test`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestOptions {
+    /// The workload.
+    #[arg(value_enum)]
+    pub workload: Workload,
+    /// Comma-separated node names.
+    #[arg(long, value_delimiter = ',', default_value = "n1")]
+    pub nodes: Vec<String>,
+    /// Workers: a number, or `2n` for two per node.
+    #[arg(long, default_value = "1n")]
+    pub concurrency: Concurrency,
+    /// Transactions per second, over all workers.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of workload.
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// How many times to run the test.
+    #[arg(long, default_value_t = 1)]
+    pub test_count: usize,
+    /// Comma-separated consistency models to check (the workload's own by default).
+    #[arg(long, value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
+    /// The store directory.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// The endpoint program (default: `endpoint` beside this program).
+    #[arg(long)]
+    pub endpoint_bin: Option<PathBuf>,
+    /// Keys active at once.
+    #[arg(long, default_value_t = 8)]
+    pub key_count: usize,
+    /// Appends per key before it is retired.
+    #[arg(long, default_value_t = 256)]
+    pub max_writes_per_key: usize,
+    /// Micro-ops per transaction, at most.
+    #[arg(long, default_value_t = 4)]
+    pub max_txn_length: usize,
+    /// Seconds a worker waits for a reply before completing as indeterminate.
+    #[arg(long, default_value_t = 5.0)]
+    pub op_timeout: f64,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl TestOptions {
+    /// Rejects option values that cannot make a meaningful test.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.rate > 0.0 && self.rate.is_finite()) {
+            bail!("--rate must be a positive number of transactions per second");
+        }
+        if !(self.time_limit > 0.0 && self.time_limit.is_finite()) {
+            bail!("--time-limit must be a positive number of seconds");
+        }
+        if !(self.op_timeout > 0.0 && self.op_timeout.is_finite()) {
+            bail!("--op-timeout must be a positive number of seconds");
+        }
+        if self.nodes.is_empty() || self.nodes.iter().any(String::is_empty) {
+            bail!("--nodes needs at least one node name");
+        }
+        if self.nodes.len() > self.workload.max_nodes() {
+            bail!(
+                "{} runs on at most {} node(s): its nodes do not replicate, so several would be \
+                 independent databases whose joint history is not serializable by design",
+                self.workload.name(),
+                self.workload.max_nodes()
+            );
+        }
+        self.models()?;
+        Ok(())
+    }
+
+    /// The consistency models to check.
+    pub fn models(&self) -> anyhow::Result<Vec<&'static str>> {
+        if self.consistency_models.is_empty() {
+            return Ok(self.workload.default_models().to_vec());
+        }
+        self.consistency_models
+            .iter()
+            .map(|m| {
+                checker::models::canonical_model(m)
+                    .ok_or_else(|| anyhow::anyhow!("unknown consistency model {m:?}"))
+            })
+            .collect()
+    }
+
+    /// The per-operation timeout.
+    pub fn op_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.op_timeout)
+    }
+
+    /// The options as JSON, saved with the run.
+    pub fn describe(&self) -> Value {
+        json!({
+            "workload": self.workload.name(),
+            "nodes": self.nodes,
+            "concurrency": self.concurrency.resolve(self.nodes.len()),
+            "rate": self.rate,
+            "time-limit": self.time_limit,
+            "consistency-models": self.models().unwrap_or_default(),
+            "key-count": self.key_count,
+            "max-writes-per-key": self.max_writes_per_key,
+            "max-txn-length": self.max_txn_length,
+            "op-timeout": self.op_timeout,
+            "seed": self.seed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_concurrency_like_jepsen() {
+        assert_eq!("5".parse(), Ok(Concurrency::Fixed(5)));
+        assert_eq!("2n".parse::<Concurrency>().unwrap().resolve(3), 6);
+        assert!("n".parse::<Concurrency>().is_err());
+        assert!("0".parse::<Concurrency>().is_err());
+        assert!("x2".parse::<Concurrency>().is_err());
+    }
+}

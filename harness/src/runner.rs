@@ -1,0 +1,343 @@
+//! One test run, start to verdict: start the nodes, drive workers at the requested rate until the
+//! time limit, do final reads, stop the nodes, check the history, write the results.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use checker::crud_queue;
+use checker::edn::{Edn, kw, kw_map};
+use checker::history::{Mop, Op, OpType, OpValue, Process, pair_txns};
+use checker::list_append;
+use checker::verdict::{Validity, Verdict};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::client::{Client, Completion};
+use crate::generator::ListAppendGenerator;
+use crate::interrupt;
+use crate::log::Log;
+use crate::nodes::Node;
+use crate::options::TestOptions;
+use crate::recorder::Recorder;
+use crate::store;
+
+/// Runs one test and returns its overall verdict.
+pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validity> {
+    let workload = options.workload;
+    let dir = store::create_run_dir(&options.store, workload.name())?;
+    let log = Log::create(&dir.join("jepsen.log"))?;
+    log.info(format!("run directory {}", dir.display()));
+    std::fs::write(
+        dir.join("test.json"),
+        serde_json::to_string_pretty(&options.describe())?,
+    )?;
+    let recorder = Recorder::create(&dir)?;
+
+    let mut nodes = Vec::new();
+    for name in &options.nodes {
+        let node = Node::start(endpoint_bin, workload.backend(), name, &dir)?;
+        log.info(format!(
+            "node {} ({}) up at {}",
+            node.name,
+            workload.backend(),
+            node.address
+        ));
+        nodes.push(node);
+    }
+
+    let concurrency = options.concurrency.resolve(nodes.len());
+    let generator = Mutex::new(ListAppendGenerator::new(
+        options.seed,
+        options.key_count,
+        options.max_writes_per_key,
+        options.max_txn_length,
+    ));
+    let next_slot = Mutex::new(Instant::now());
+    let end = Instant::now() + Duration::from_secs_f64(options.time_limit);
+    let highest_process = AtomicI64::new(concurrency as i64 - 1);
+    log.info(format!(
+        "{} workers on {} node(s), {} txn/s for {} s",
+        concurrency,
+        nodes.len(),
+        options.rate,
+        options.time_limit
+    ));
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..concurrency)
+            .map(|w| {
+                let worker = Worker {
+                    id: w,
+                    concurrency,
+                    client: Client::new(&nodes[w % nodes.len()].address, options.op_timeout()),
+                    recorder: &recorder,
+                    generator: &generator,
+                    next_slot: &next_slot,
+                    rate: options.rate,
+                    end,
+                    highest_process: &highest_process,
+                    rng: StdRng::seed_from_u64(options.seed.wrapping_add(w as u64 + 1)),
+                };
+                scope.spawn(move || worker.run())
+            })
+            .collect();
+        for handle in workers {
+            handle.join().expect("worker panicked")?;
+        }
+        Ok(())
+    })?;
+    if interrupt::interrupted() {
+        log.info("interrupted: skipping the final phase; the history so far is kept");
+    }
+
+    let keys = generator.lock().expect("generator lock").keys().to_vec();
+    let mut final_states = BTreeMap::new();
+    let mut crud_dumps = BTreeMap::new();
+    if !interrupt::interrupted() {
+        for (i, node) in nodes.iter().enumerate() {
+            let process = highest_process.load(Ordering::SeqCst) + 1 + i as i64;
+            let client = Client::new(&node.address, Duration::from_secs(30));
+            match final_read(&client, &recorder, process, &keys)? {
+                Some(state) => {
+                    final_states.insert(node.name.clone(), state);
+                }
+                None => log.info(format!("final read on {} did not complete", node.name)),
+            }
+            if workload.checks_crud_queue() {
+                let dump = client
+                    .get_json("/db-api/crud")
+                    .context("fetching the CRUD queue")?;
+                std::fs::write(
+                    node.dir.join("crud.json"),
+                    serde_json::to_string_pretty(&dump)?,
+                )?;
+                crud_dumps.insert(node.name.clone(), dump);
+            }
+        }
+    }
+    for node in &mut nodes {
+        node.stop()?;
+    }
+    drop(nodes);
+    recorder.sync()?;
+
+    let ops = recorder.ops();
+    log.info(format!("{} operations recorded; checking", ops.len()));
+    let models = options.models()?;
+    let started = Instant::now();
+    let verdict = list_append::check(
+        &ops,
+        &list_append::Options {
+            models,
+            cycle_search_timeout: Duration::from_secs(30),
+        },
+    );
+    log.info(format!("list-append analysis took {:?}", started.elapsed()));
+    let mut valid = verdict.valid;
+    let mut results = vec![("workload", verdict.to_edn())];
+    if workload.checks_crud_queue() {
+        let (crud_valid, crud_edn) =
+            check_crud_queues(&ops, &options.nodes, &crud_dumps, &final_states);
+        valid = valid.and(crud_valid);
+        results.push(("crud-queue", crud_edn));
+    }
+    let interrupted = interrupt::interrupted();
+    if interrupted && valid == Validity::Valid {
+        valid = Validity::Unknown;
+    }
+    results.insert(0, ("valid?", valid.to_edn()));
+    results.push(("stats", stats(&ops)));
+    results.push(("interrupted?", Edn::Bool(interrupted)));
+    let results = kw_map(results);
+    std::fs::write(dir.join("results.edn"), results.to_pretty_string() + "\n")?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results.to_json())? + "\n",
+    )?;
+    log.info(summary(&verdict, valid, &dir));
+    Ok(valid)
+}
+
+struct Worker<'a> {
+    id: usize,
+    concurrency: usize,
+    client: Client,
+    recorder: &'a Recorder,
+    generator: &'a Mutex<ListAppendGenerator>,
+    next_slot: &'a Mutex<Instant>,
+    rate: f64,
+    end: Instant,
+    highest_process: &'a AtomicI64,
+    rng: StdRng,
+}
+
+impl Worker<'_> {
+    /// Issues transactions until the time limit, as Jepsen's workers do: an indeterminate
+    /// completion retires the process and the worker continues as a new one.
+    fn run(mut self) -> anyhow::Result<()> {
+        let mut process = self.id as i64;
+        loop {
+            let slot = {
+                let mut next = self.next_slot.lock().expect("schedule lock");
+                let slot = (*next).max(Instant::now());
+                let gap = self.rng.random_range(0.0..2.0 / self.rate);
+                *next = slot + Duration::from_secs_f64(gap);
+                slot
+            };
+            if slot >= self.end || interrupt::interrupted() {
+                return Ok(());
+            }
+            std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+            let mops = self.generator.lock().expect("generator lock").next_txn();
+            let p = Process::Client(process);
+            self.recorder.record(
+                p.clone(),
+                OpType::Invoke,
+                "txn",
+                OpValue::Txn(mops.clone()),
+                None,
+            )?;
+            match self.client.txn(&mops) {
+                Completion::Ok(done) => {
+                    self.recorder
+                        .record(p, OpType::Ok, "txn", OpValue::Txn(done), None)?;
+                }
+                Completion::Fail(e) => {
+                    self.recorder
+                        .record(p, OpType::Fail, "txn", OpValue::Txn(mops), Some(e))?;
+                }
+                Completion::Info(e) => {
+                    self.recorder
+                        .record(p, OpType::Info, "txn", OpValue::Txn(mops), Some(e))?;
+                    process += self.concurrency as i64;
+                    self.highest_process.fetch_max(process, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
+/// Reads every key the run may have written, in one transaction, recorded like any other.
+fn final_read(
+    client: &Client,
+    recorder: &Recorder,
+    process: i64,
+    keys: &[i64],
+) -> anyhow::Result<Option<BTreeMap<i64, Vec<i64>>>> {
+    let mops: Vec<Mop> = keys
+        .iter()
+        .map(|&key| Mop::Read { key, value: None })
+        .collect();
+    let p = Process::Client(process);
+    recorder.record(
+        p.clone(),
+        OpType::Invoke,
+        "txn",
+        OpValue::Txn(mops.clone()),
+        None,
+    )?;
+    Ok(match client.txn(&mops) {
+        Completion::Ok(done) => {
+            let state = done
+                .iter()
+                .filter_map(|m| match m {
+                    Mop::Read {
+                        key,
+                        value: Some(list),
+                    } => Some((*key, list.clone())),
+                    _ => None,
+                })
+                .collect();
+            recorder.record(p, OpType::Ok, "txn", OpValue::Txn(done), None)?;
+            Some(state)
+        }
+        Completion::Fail(e) => {
+            recorder.record(p, OpType::Fail, "txn", OpValue::Txn(mops), Some(e))?;
+            None
+        }
+        Completion::Info(e) => {
+            recorder.record(p, OpType::Info, "txn", OpValue::Txn(mops), Some(e))?;
+            None
+        }
+    })
+}
+
+fn check_crud_queues(
+    ops: &[Op],
+    nodes: &[String],
+    dumps: &BTreeMap<String, serde_json::Value>,
+    final_states: &BTreeMap<String, BTreeMap<i64, Vec<i64>>>,
+) -> (Validity, Edn) {
+    let txns = match pair_txns(ops) {
+        Ok(t) => t,
+        Err(e) => return (Validity::Unknown, kw_map([("error", Edn::Str(e))])),
+    };
+    let mut valid = Validity::Valid;
+    let mut per_node = Vec::new();
+    for name in nodes {
+        let edn = match (dumps.get(name), final_states.get(name)) {
+            (Some(dump), Some(state)) => match crud_queue::parse(dump) {
+                Ok(queue) => {
+                    let v: Verdict = crud_queue::check(&txns, &queue, state);
+                    valid = valid.and(v.valid);
+                    v.to_edn()
+                }
+                Err(e) => {
+                    valid = valid.and(Validity::Unknown);
+                    kw_map([("valid?", kw("unknown")), ("error", Edn::Str(e))])
+                }
+            },
+            _ => {
+                valid = valid.and(Validity::Unknown);
+                kw_map([
+                    ("valid?", kw("unknown")),
+                    (
+                        "error",
+                        Edn::Str("no final read or CRUD dump from this node".into()),
+                    ),
+                ])
+            }
+        };
+        per_node.push((kw(name), edn));
+    }
+    (valid, Edn::Map(per_node))
+}
+
+fn stats(ops: &[Op]) -> Edn {
+    let count = |kind: OpType| {
+        ops.iter()
+            .filter(|o| o.kind == kind && matches!(o.value, OpValue::Txn(_)))
+            .count() as i64
+    };
+    kw_map([
+        ("count", Edn::Int(count(OpType::Invoke))),
+        ("ok-count", Edn::Int(count(OpType::Ok))),
+        ("fail-count", Edn::Int(count(OpType::Fail))),
+        ("info-count", Edn::Int(count(OpType::Info))),
+    ])
+}
+
+fn summary(verdict: &Verdict, valid: Validity, dir: &Path) -> String {
+    let types: Vec<&str> = verdict.anomaly_types().collect();
+    let headline = match valid {
+        Validity::Valid => "Everything looks good! ヽ(‘ー`)ノ",
+        Validity::Invalid => "Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻",
+        Validity::Unknown => "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
+    };
+    let mut text = format!("results in {}/results.edn\n", dir.display());
+    if !types.is_empty() {
+        text.push_str(&format!("anomaly types: {}\n", types.join(", ")));
+        let names =
+            |s: &std::collections::BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(", ");
+        text.push_str(&format!(
+            "not: {}\nalso not: {}\n",
+            names(&verdict.not),
+            names(&verdict.also_not)
+        ));
+    }
+    text.push_str(headline);
+    text
+}
