@@ -1,19 +1,14 @@
 //! `endpoint`: one test node. Serves the transaction API on 127.0.0.1 over a SQLite database,
 //! plain or managed by the PowerSync SDK.
 
-mod api;
-mod backend;
-mod sdk;
-mod sqlite;
-mod txn;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
-use crate::backend::Backend;
+use endpoint::backend::Backend;
+use endpoint::{api, sdk, sqlite};
 
 /// Which backend runs the transactions.
 #[derive(Clone, Copy, ValueEnum)]

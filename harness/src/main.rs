@@ -1,6 +1,7 @@
 //! `harness`: Jepsen-style test runs against endpoint nodes.
 //! `harness test WORKLOAD [flags]` exits 0 when valid, 1 when invalid, 2 when unknown or broken.
 
+mod bench;
 mod client;
 mod generator;
 mod interrupt;
@@ -31,13 +32,23 @@ struct Cli {
 enum Command {
     /// Runs a workload and checks its history.
     Test(options::TestOptions),
+    /// Benchmarks the endpoint's backends against a bare rusqlite loop.
+    BenchEndpoint(bench::BenchOptions),
 }
 
 fn main() -> ExitCode {
     interrupt::install();
-    let Command::Test(options) = Cli::parse().command;
-    match test(&options) {
-        Ok(valid) => ExitCode::from(valid.exit_code() as u8),
+    let result = match Cli::parse().command {
+        Command::Test(options) => test(&options).map(|valid| valid.exit_code() as u8),
+        Command::BenchEndpoint(options) => options
+            .endpoint_bin
+            .clone()
+            .map_or_else(|| sibling("endpoint"), Ok)
+            .and_then(|bin| bench::run(&options, &bin))
+            .map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("harness: {e:#}");
             ExitCode::from(2)

@@ -1,1 +1,56 @@
-fn main() {}
+//! `cargo xtask`: the suite's one entry point.
+
+mod bench;
+mod build_lib;
+mod check;
+mod ci;
+mod inspect;
+mod project;
+mod test;
+mod toolchain;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Consistency tests for PowerSync: build, run workloads, check histories.
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Runs a workload and gates on its verdict (exit 0 valid, 1 invalid, 2 unknown).
+    Test(test::Args),
+    /// Checks a history file (exit 0 valid, 1 invalid, 2 unknown).
+    Check(check::Args),
+    /// Formatting, lints, tests and short real workloads: what CI runs.
+    Ci,
+    /// Builds the PowerSync SQLite extension, target/powersync/libpowersync.so.
+    BuildLib,
+    /// Runs SQL on a node's database with the PowerSync extension loaded.
+    Inspect(inspect::Args),
+    /// Benchmarks, printed as figures and ratios.
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = project::shell().and_then(|sh| match &cli.task {
+        Task::Test(args) => test::run(&sh, args),
+        Task::Check(args) => check::run(&sh, args),
+        Task::Ci => ci::run(&sh),
+        Task::BuildLib => build_lib::run(&sh).map(|_| 0),
+        Task::Inspect(args) => inspect::run(&sh, args),
+        Task::Bench(args) => bench::run(&sh, args),
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

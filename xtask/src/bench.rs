@@ -1,0 +1,40 @@
+//! `cargo xtask bench endpoint`: optimised builds, then the harness's endpoint benchmark, which
+//! prints throughput, latency quantiles and ratios in one run.
+
+use xshell::{Shell, cmd};
+
+use crate::project;
+
+/// What to benchmark.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Target {
+    /// The endpoint's sqlite3 and powersync backends against a bare rusqlite loop.
+    Endpoint,
+}
+
+/// Arguments of `xtask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The benchmark.
+    #[arg(value_enum)]
+    target: Target,
+    /// The benchmark's flags, e.g. --txns 5000 --concurrency 8.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    flags: Vec<String>,
+}
+
+/// Builds and runs the benchmark.
+pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
+    let flags = &args.flags;
+    match args.target {
+        Target::Endpoint => {
+            cmd!(sh, "cargo build --release -p endpoint -p harness").run()?;
+            let release = project::root().join("target/release");
+            let (harness, endpoint) = (release.join("harness"), release.join("endpoint"));
+            project::exit_code(cmd!(
+                sh,
+                "{harness} bench-endpoint --endpoint-bin {endpoint} {flags...}"
+            ))
+        }
+    }
+}
