@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,6 +29,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/db-api/status", get(status))
         .route("/db-api/upload-queue-count", get(upload_queue_count))
         .route("/db-api/crud", get(crud))
+        .route("/db-api/connect", post(connect))
+        .route("/db-api/disconnect", post(disconnect))
+        .route(
+            "/db-api/upload-queue-wait",
+            get(upload_queue_wait).post(upload_queue_wait),
+        )
+        .route(
+            "/db-api/downloading-wait",
+            get(downloading_wait).post(downloading_wait),
+        )
         .with_state(app)
 }
 
@@ -126,5 +136,69 @@ async fn crud(State(app): State<Arc<App>>) -> Reply {
             .await
             .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
         Backend::Sqlite(_) => sdk_only(&app, "/db-api/crud"),
+    }
+}
+
+/// `?timeout_ms=N` for the waits; 60 s by default.
+#[derive(serde::Deserialize)]
+struct Wait {
+    timeout_ms: Option<u64>,
+}
+
+impl Wait {
+    fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.unwrap_or(60_000))
+    }
+}
+
+/// A wait that ran out is a stall: 504 with what the SDK reported.
+fn stalled(e: anyhow::Error) -> Reply {
+    Reply(
+        StatusCode::GATEWAY_TIMEOUT,
+        json!({ "type": "error", "error": format!("{e:#}") }),
+    )
+}
+
+fn sdk_result(result: anyhow::Result<Value>) -> Reply {
+    result.map_or_else(internal, |v| Reply(StatusCode::OK, v))
+}
+
+async fn connect(State(app): State<Arc<App>>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => {
+            sdk_result(sdk.connect().await.map(|()| json!({ "connecting": true })))
+        }
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/connect"),
+    }
+}
+
+async fn disconnect(State(app): State<Arc<App>>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => sdk_result(
+            sdk.disconnect()
+                .await
+                .map(|()| json!({ "connected": false })),
+        ),
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/disconnect"),
+    }
+}
+
+async fn upload_queue_wait(State(app): State<Arc<App>>, Query(wait): Query<Wait>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => sdk
+            .wait_upload_queue_empty(wait.timeout())
+            .await
+            .map_or_else(stalled, |v| Reply(StatusCode::OK, v)),
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/upload-queue-wait"),
+    }
+}
+
+async fn downloading_wait(State(app): State<Arc<App>>, Query(wait): Query<Wait>) -> Reply {
+    match &app.backend {
+        Backend::Sdk(sdk) => sdk
+            .wait_downloaded(wait.timeout())
+            .await
+            .map_or_else(stalled, |v| Reply(StatusCode::OK, v)),
+        Backend::Sqlite(_) => sdk_only(&app, "/db-api/downloading-wait"),
     }
 }

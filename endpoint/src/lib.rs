@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod connector;
 pub mod sdk;
 pub mod sqlite;
 pub mod txn;

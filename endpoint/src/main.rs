@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
 use endpoint::backend::Backend;
+use endpoint::connector::SyncConfig;
 use endpoint::{api, sdk, sqlite};
 
 /// Which backend runs the transactions.
@@ -38,6 +39,44 @@ struct Args {
     /// Once ready, write the bound address to this file.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Sync through the PowerSync service at this base URL (powersync backend only).
+    #[arg(long, requires_all = ["postgres_url", "jwt_secret", "jwt_kid", "jwt_audience"])]
+    sync_url: Option<String>,
+    /// PostgreSQL URL the upload connector writes to.
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// HS256 key of the service's JWKS, base64url.
+    #[arg(long)]
+    jwt_secret: Option<String>,
+    /// The key's id.
+    #[arg(long)]
+    jwt_kid: Option<String>,
+    /// The audience the service accepts.
+    #[arg(long)]
+    jwt_audience: Option<String>,
+    /// Seconds to wait for the first full sync before serving.
+    #[arg(long, default_value_t = 120)]
+    first_sync_timeout: u64,
+}
+
+impl Args {
+    fn sync_config(&self) -> Option<SyncConfig> {
+        let service_url = self.sync_url.clone()?;
+        // Paths are joined onto the base URL: keep its trailing slash.
+        let service_url = if service_url.ends_with('/') {
+            service_url
+        } else {
+            format!("{service_url}/")
+        };
+        Some(SyncConfig {
+            service_url,
+            postgres_url: self.postgres_url.clone()?,
+            jwt_secret: self.jwt_secret.clone()?,
+            jwt_kid: self.jwt_kid.clone()?,
+            jwt_audience: self.jwt_audience.clone()?,
+            subject: self.node.clone(),
+        })
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,9 +90,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let sync = args.sync_config();
     let backend = match args.backend {
+        BackendKind::Sqlite3 if sync.is_some() => {
+            anyhow::bail!("--sync-url needs --backend powersync")
+        }
         BackendKind::Sqlite3 => Backend::Sqlite(sqlite::SqliteBackend::open(&args.db)?),
-        BackendKind::Powersync => Backend::Sdk(sdk::SdkBackend::open(&args.db)?),
+        BackendKind::Powersync => {
+            let synced = sync.is_some();
+            let sdk = sdk::SdkBackend::open(&args.db, sync)?;
+            if synced {
+                sdk.connect().await?;
+                sdk.wait_first_sync(std::time::Duration::from_secs(args.first_sync_timeout))
+                    .await
+                    .context("waiting for the first full sync")?;
+                log::info!("first full sync done");
+            }
+            Backend::Sdk(sdk)
+        }
     };
     let app = Arc::new(api::App {
         node: args.node.clone(),

@@ -2,18 +2,24 @@
 //! each is queued in `ps_crud` for upload, and reads see the transaction's own writes.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use powersync::env::PowerSyncEnvironment;
 use powersync::schema::{Column, Schema, Table};
-use powersync::{ConnectionPool, PowerSyncDatabase};
+use powersync::{
+    CheckpointMode, ConnectionPool, PowerSyncDatabase, RequestsCheckpointMode, SyncOptions,
+};
 use serde_json::{Value, json};
 
+use crate::connector::{PostgresApplier, SyncConfig, TokenAuthenticator, Uploader};
 use crate::txn::{self, Mop, TABLE, TxnError};
 
-/// A PowerSync-managed database.
+/// A PowerSync-managed database, synced when given a [`SyncConfig`].
 pub struct SdkBackend {
     db: PowerSyncDatabase,
+    sync: Option<(SyncConfig, Arc<PostgresApplier>)>,
 }
 
 /// The client-side schema: the list-append table (the SDK adds `id`).
@@ -28,8 +34,9 @@ pub fn schema() -> Schema {
 }
 
 impl SdkBackend {
-    /// Opens the database at `path` with the SDK's statically linked core extension.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Opens the database at `path` with the SDK's statically linked core extension; with
+    /// `sync`, it is synced through the service and uploads go to PostgreSQL.
+    pub fn open(path: &Path, sync: Option<SyncConfig>) -> anyhow::Result<Self> {
         PowerSyncEnvironment::powersync_auto_extension()
             .context("registering the PowerSync core extension")?;
         let pool = ConnectionPool::open(path)
@@ -39,9 +46,105 @@ impl SdkBackend {
             pool,
             PowerSyncEnvironment::tokio(),
         );
+        let sync = sync.map(|config| {
+            let applier = Arc::new(PostgresApplier::new(&config.postgres_url));
+            (config, applier)
+        });
         Ok(SdkBackend {
             db: PowerSyncDatabase::new(env, schema()),
+            sync,
         })
+    }
+
+    fn sync_config(&self) -> anyhow::Result<&(SyncConfig, Arc<PostgresApplier>)> {
+        self.sync
+            .as_ref()
+            .context("this node runs local only: start it with --sync-url to sync")
+    }
+
+    /// Connects to the service (again): downloads and uploads run in the background.
+    pub async fn connect(&self) -> anyhow::Result<()> {
+        let (config, applier) = self.sync_config()?;
+        let mut options = SyncOptions::new(
+            &config.service_url,
+            TokenAuthenticator::new(config)?,
+            Uploader::new(self.db.clone(), applier.clone()),
+        );
+        options.with_checkpoint_mode(CheckpointMode::Requests(RequestsCheckpointMode::default()));
+        options.with_retry_delay(Duration::from_secs(1));
+        self.db.connect(options).await;
+        Ok(())
+    }
+
+    /// Disconnects from the service; local transactions go on.
+    pub async fn disconnect(&self) -> anyhow::Result<()> {
+        self.sync_config()?;
+        self.db.disconnect().await;
+        Ok(())
+    }
+
+    /// Waits until the SDK reports a complete sync, or fails after `timeout`.
+    pub async fn wait_first_sync(&self, timeout: Duration) -> anyhow::Result<()> {
+        self.poll(timeout, "the first full sync", || async {
+            let status = self.db.status();
+            Ok(status.has_synced().then_some(()))
+        })
+        .await
+    }
+
+    /// Waits until the upload queue is empty.
+    pub async fn wait_upload_queue_empty(&self, timeout: Duration) -> anyhow::Result<Value> {
+        self.poll(timeout, "an empty upload queue", || async {
+            let queue = self.upload_queue().await?;
+            Ok((queue["count"] == 0).then_some(queue))
+        })
+        .await
+    }
+
+    /// Waits until a checkpoint requested now has been applied locally (so everything in
+    /// PostgreSQL before this call is in the local database) and nothing is downloading.
+    pub async fn wait_downloaded(&self, timeout: Duration) -> anyhow::Result<Value> {
+        self.sync_config()?;
+        let started = Instant::now();
+        let request = tokio::time::timeout(timeout, self.db.request_checkpoint())
+            .await
+            .context("timed out requesting a checkpoint")?
+            .map_err(|e| anyhow::anyhow!("requesting a checkpoint: {e}"))?;
+        tokio::time::timeout(
+            timeout.saturating_sub(started.elapsed()),
+            request.wait_for_sync(),
+        )
+        .await
+        .context("timed out waiting for the requested checkpoint")?
+        .map_err(|e| anyhow::anyhow!("waiting for the requested checkpoint: {e}"))?;
+        let left = timeout.saturating_sub(started.elapsed());
+        self.poll(left, "downloading to stop", || async {
+            Ok((!self.db.status().is_downloading()).then_some(()))
+        })
+        .await?;
+        Ok(json!({ "waited_ms": started.elapsed().as_millis() as u64 }))
+    }
+
+    async fn poll<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut check: F,
+    ) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(done) = check().await? {
+                return Ok(done);
+            }
+            if Instant::now() >= deadline {
+                bail!("waited {timeout:?} for {what}; status: {}", self.status());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Runs one transaction on the writer connection. The lease is held only while the

@@ -27,7 +27,16 @@ fn endpoint() -> PathBuf {
 
 fn start(store: &Path, workload: &str, time_limit: &str) -> Child {
     Command::new(harness())
-        .args(["test", workload, "--time-limit", time_limit, "--rate", "100", "--concurrency", "3"])
+        .args([
+            "test",
+            workload,
+            "--time-limit",
+            time_limit,
+            "--rate",
+            "100",
+            "--concurrency",
+            "3",
+        ])
         .arg("--store")
         .arg(store)
         .arg("--endpoint-bin")
@@ -38,7 +47,11 @@ fn start(store: &Path, workload: &str, time_limit: &str) -> Child {
 }
 
 fn wait(mut child: Child) -> i32 {
-    child.wait().expect("waiting for the harness").code().expect("exited normally")
+    child
+        .wait()
+        .expect("waiting for the harness")
+        .code()
+        .expect("exited normally")
 }
 
 fn latest(store: &Path) -> PathBuf {
@@ -50,7 +63,8 @@ fn wait_for_ops(store: &Path, ops: usize) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(dir) = std::fs::canonicalize(store.join("latest"))
-            && std::fs::read_to_string(dir.join("history.edn")).is_ok_and(|h| h.lines().count() >= ops)
+            && std::fs::read_to_string(dir.join("history.edn"))
+                .is_ok_and(|h| h.lines().count() >= ops)
         {
             return dir;
         }
@@ -76,8 +90,11 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 fn history(dir: &Path) -> Vec<checker::history::Op> {
@@ -94,11 +111,23 @@ fn a_valid_run_leaves_a_complete_store() {
         std::fs::canonicalize(store.path().join("sqlite3-local/latest")).unwrap(),
         dir
     );
-    for file in ["history.edn", "history.txt", "results.edn", "results.json", "jepsen.log", "test.json", "n1/endpoint.log", "n1/data.db"] {
+    for file in [
+        "history.edn",
+        "history.txt",
+        "results.edn",
+        "results.json",
+        "jepsen.log",
+        "test.json",
+        "n1/endpoint.log",
+        "n1/data.db",
+    ] {
         assert!(dir.join(file).exists(), "{file} is missing");
     }
     let ops = history(&dir);
-    assert!(ops.iter().filter(|o| o.kind == OpType::Ok).count() > 50, "too few ok ops");
+    assert!(
+        ops.iter().filter(|o| o.kind == OpType::Ok).count() > 50,
+        "too few ok ops"
+    );
     let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
     assert!(results.starts_with("{:valid? true"), "{results}");
     let json: serde_json::Value =
@@ -120,7 +149,10 @@ fn a_killed_node_loses_no_history() {
     let ok = ops.iter().filter(|o| o.kind == OpType::Ok).count();
     let failed = ops.iter().filter(|o| o.kind == OpType::Fail).count();
     assert!(ok >= 20, "the ops before the kill are kept: {ok}");
-    assert!(failed > 0, "ops after the kill fail: the node refuses connections");
+    assert!(
+        failed > 0,
+        "ops after the kill fail: the node refuses connections"
+    );
     assert!(dir.join("results.edn").exists());
     // Only failures and indeterminate ops followed: the history is still valid.
     assert_eq!(code, 0);
@@ -137,7 +169,10 @@ fn ctrl_c_keeps_the_history_and_stops_the_nodes() {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let started = Instant::now();
     let code = wait(child);
-    assert!(started.elapsed() < Duration::from_secs(30), "the run wound down promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the run wound down promptly"
+    );
     assert_eq!(code, 2, "an interrupted run is at best unknown");
     assert!(!alive(nodes[0]), "the node was stopped");
     let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();

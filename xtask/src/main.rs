@@ -5,8 +5,10 @@ mod build_lib;
 mod check;
 mod ci;
 mod inspect;
+mod pg;
 mod project;
 mod test;
+mod test_env;
 mod toolchain;
 
 use std::process::ExitCode;
@@ -32,6 +34,12 @@ enum Task {
     BuildLib,
     /// Runs SQL on a node's database with the PowerSync extension loaded.
     Inspect(inspect::Args),
+    /// PostgreSQL for the synced workloads: up, down or status.
+    Pg {
+        /// What to do.
+        #[arg(value_enum)]
+        action: pg::Action,
+    },
     /// Benchmarks, printed as figures and ratios.
     Bench(bench::Args),
 }
@@ -44,6 +52,7 @@ fn main() -> ExitCode {
         Task::Ci => ci::run(&sh),
         Task::BuildLib => build_lib::run(&sh).map(|_| 0),
         Task::Inspect(args) => inspect::run(&sh, args),
+        Task::Pg { action } => pg::run(&sh, *action),
         Task::Bench(args) => bench::run(&sh, args),
     });
     match result {

@@ -1,0 +1,386 @@
+//! The backend connector of a synced node: an [`Authenticator`] that mints short-lived HS256 JWTs
+//! from the key in the service's config, and a [`MutationUploader`] that applies each CRUD
+//! transaction in one PostgreSQL transaction, retrying transient errors, never twice.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use powersync::error::PowerSyncError;
+use powersync::{Authenticator, MutationUploader, PowerSyncDatabase, UpdateType};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, IsolationLevel, NoTls};
+
+use crate::txn::TABLE;
+
+/// How a node reaches the PowerSync service and PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// The service's base URL, e.g. `http://127.0.0.1:8080/`.
+    pub service_url: String,
+    /// PostgreSQL, for uploads.
+    pub postgres_url: String,
+    /// The HS256 key, base64url without padding, as in the service's JWKS.
+    pub jwt_secret: String,
+    /// The key's id.
+    pub jwt_kid: String,
+    /// The audience the service accepts.
+    pub jwt_audience: String,
+    /// The token's subject (the node's name).
+    pub subject: String,
+}
+
+/// Mints a fresh token for every request for credentials.
+pub struct TokenAuthenticator {
+    key: EncodingKey,
+    header: Header,
+    audience: String,
+    subject: String,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+}
+
+/// Token lifetime: short, so expiry and renewal are exercised.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+impl TokenAuthenticator {
+    /// Builds the authenticator; fails if the secret is not base64url.
+    pub fn new(config: &SyncConfig) -> anyhow::Result<Self> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(config.jwt_kid.clone());
+        Ok(TokenAuthenticator {
+            key: EncodingKey::from_base64_secret(&base64url_to_standard(&config.jwt_secret))?,
+            header,
+            audience: config.jwt_audience.clone(),
+            subject: config.subject.clone(),
+        })
+    }
+
+    /// A token valid from now for [`TOKEN_LIFETIME`].
+    pub fn token(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let iat = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let claims = Claims {
+            sub: &self.subject,
+            aud: &self.audience,
+            iat,
+            exp: iat + TOKEN_LIFETIME.as_secs(),
+        };
+        jsonwebtoken::encode(&self.header, &claims, &self.key)
+    }
+}
+
+/// The service stores the key as base64url without padding; `jsonwebtoken` reads standard
+/// base64.
+fn base64url_to_standard(key: &str) -> String {
+    let mut standard: String = key
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            other => other,
+        })
+        .collect();
+    while standard.len() % 4 != 0 {
+        standard.push('=');
+    }
+    standard
+}
+
+#[async_trait]
+impl Authenticator for TokenAuthenticator {
+    async fn resolve_credentials(&self) -> Result<Arc<String>, PowerSyncError> {
+        self.token()
+            .map(Arc::new)
+            .map_err(PowerSyncError::upload_error)
+    }
+}
+
+/// The kind of a queued change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// Insert or replace the row.
+    Put,
+    /// Update the columns given.
+    Patch,
+    /// Delete the row.
+    Delete,
+}
+
+impl From<&UpdateType> for ChangeOp {
+    fn from(op: &UpdateType) -> Self {
+        match op {
+            UpdateType::Put => ChangeOp::Put,
+            UpdateType::Patch => ChangeOp::Patch,
+            UpdateType::Delete => ChangeOp::Delete,
+        }
+    }
+}
+
+/// One queued change, copied out of the SDK's entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// PUT, PATCH or DELETE.
+    pub op: ChangeOp,
+    /// The table.
+    pub table: String,
+    /// The row id.
+    pub id: String,
+    /// The columns written.
+    pub data: Map<String, Value>,
+}
+
+/// What applying a CRUD transaction did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied now.
+    Now,
+    /// Applied before (recorded in `ps_applied_txns`): not applied again.
+    Already,
+}
+
+/// Applies CRUD transactions to PostgreSQL.
+pub struct PostgresApplier {
+    url: String,
+    client: Mutex<Option<Client>>,
+}
+
+/// SQLSTATEs worth retrying: serialization failure, deadlock, statement cancelled.
+fn transient(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::QUERY_CANCELED,
+        ]
+        .contains(c)
+    })
+}
+
+/// Attempts per CRUD transaction before the error goes back to the SDK, which retries later.
+const ATTEMPTS: u32 = 8;
+
+impl PostgresApplier {
+    /// An applier for the database at `url`; connects on first use.
+    pub fn new(url: &str) -> Self {
+        PostgresApplier {
+            url: url.to_owned(),
+            client: Mutex::new(None),
+        }
+    }
+
+    /// Applies `changes`, the CRUD transaction `tx_id` of client `client_id`, in one REPEATABLE
+    /// READ transaction that also records it, so a second attempt is detected and skipped.
+    /// Retries transient errors with bounded exponential backoff.
+    pub async fn apply(
+        &self,
+        client_id: &str,
+        tx_id: i64,
+        changes: &[Change],
+    ) -> anyhow::Result<Applied> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut guard = self.client.lock().await;
+            if guard.as_ref().is_none_or(Client::is_closed) {
+                let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        log::warn!("PostgreSQL connection closed: {e}");
+                    }
+                });
+                *guard = Some(client);
+            }
+            let client = guard.as_mut().expect("connected above");
+            match apply_once(client, client_id, tx_id, changes).await {
+                Err(e) if transient(&e) && attempt < ATTEMPTS => {
+                    drop(guard);
+                    let backoff = Duration::from_millis(20 << attempt.min(7));
+                    log::info!("CRUD transaction {tx_id}: {e}; retry {attempt} in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => {
+                    if client.is_closed() {
+                        *guard = None;
+                    }
+                    return Err(
+                        anyhow::Error::new(e).context(format!("applying CRUD transaction {tx_id}"))
+                    );
+                }
+                Ok(applied) => return Ok(applied),
+            }
+        }
+    }
+}
+
+async fn apply_once(
+    client: &mut Client,
+    client_id: &str,
+    tx_id: i64,
+    changes: &[Change],
+) -> Result<Applied, tokio_postgres::Error> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .start()
+        .await?;
+    let recorded = tx
+        .execute(
+            "INSERT INTO ps_applied_txns (client_id, tx_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&client_id, &tx_id],
+        )
+        .await?;
+    if recorded == 0 {
+        tx.rollback().await?;
+        return Ok(Applied::Already);
+    }
+    for change in changes {
+        let k = change.data.get("k").and_then(Value::as_i64);
+        let v = change.data.get("v").and_then(Value::as_str);
+        match change.op {
+            ChangeOp::Put => {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {TABLE} (id, k, v) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET k = EXCLUDED.k, v = EXCLUDED.v"
+                    ),
+                    &[&change.id, &k.unwrap_or_default(), &v.unwrap_or_default()],
+                )
+                .await?;
+            }
+            ChangeOp::Patch => {
+                tx.execute(
+                    &format!(
+                        "UPDATE {TABLE} SET k = COALESCE($2, k), v = COALESCE($3, v) WHERE id = $1"
+                    ),
+                    &[&change.id, &k, &v],
+                )
+                .await?;
+            }
+            ChangeOp::Delete => {
+                tx.execute(&format!("DELETE FROM {TABLE} WHERE id = $1"), &[&change.id])
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(Applied::Now)
+}
+
+/// Uploads the database's queued CRUD transactions, oldest first, until none is left.
+pub struct Uploader {
+    db: PowerSyncDatabase,
+    applier: Arc<PostgresApplier>,
+}
+
+impl Uploader {
+    /// An uploader for `db` through `applier`.
+    pub fn new(db: PowerSyncDatabase, applier: Arc<PostgresApplier>) -> Self {
+        Uploader { db, applier }
+    }
+}
+
+#[async_trait]
+impl MutationUploader for Uploader {
+    async fn upload(&self) -> Result<(), PowerSyncError> {
+        let client_id = {
+            let reader = self.db.reader().await?;
+            reader.query_row("SELECT powersync_client_id()", [], |row| {
+                row.get::<_, String>(0)
+            })?
+        };
+        while let Some(tx) = self.db.next_crud_transaction().await? {
+            let changes: Vec<Change> = tx
+                .crud
+                .iter()
+                .map(|e| Change {
+                    op: ChangeOp::from(&e.update_type),
+                    table: e.table.clone(),
+                    id: e.id.clone(),
+                    data: e.data.clone().unwrap_or_default(),
+                })
+                .collect();
+            if let Some(other) = changes.iter().find(|c| c.table != TABLE) {
+                return Err(PowerSyncError::upload_error(UploadError(format!(
+                    "CRUD transaction for unknown table {:?}",
+                    other.table
+                ))));
+            }
+            let tx_id = tx.id.unwrap_or(tx.last_item_id);
+            match self.applier.apply(&client_id, tx_id, &changes).await {
+                Ok(Applied::Now) => {}
+                Ok(Applied::Already) => log::error!(
+                    "CRUD transaction {tx_id} of client {client_id} was uploaded before: not applying it twice"
+                ),
+                Err(e) => {
+                    log::warn!("upload failed: {e:#}");
+                    return Err(PowerSyncError::upload_error(UploadError(format!("{e:#}"))));
+                }
+            }
+            tx.complete().await?;
+        }
+        Ok(())
+    }
+}
+
+/// An upload failure, carried to the SDK.
+#[derive(Debug)]
+struct UploadError(String);
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UploadError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_base64url_keys() {
+        assert_eq!(base64url_to_standard("a-b_c"), "a+b/c===");
+        assert_eq!(base64url_to_standard("abcd"), "abcd");
+    }
+
+    #[test]
+    fn mints_tokens_the_service_accepts() {
+        let auth = TokenAuthenticator::new(&SyncConfig {
+            service_url: String::new(),
+            postgres_url: String::new(),
+            jwt_secret: "cG93ZXJzeW5jLWplcHNlbi10ZXN0LWtleS0zMi1ieXQ".into(),
+            jwt_kid: "k1".into(),
+            jwt_audience: "aud".into(),
+            subject: "n1".into(),
+        })
+        .unwrap();
+        let token = auth.token().unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+        assert_eq!(header.alg, Algorithm::HS256);
+        let key = jsonwebtoken::DecodingKey::from_secret(b"powersync-jepsen-test-key-32-byt");
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        validation.set_audience(&["aud"]);
+        let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
+        assert_eq!(data.claims["sub"], "n1");
+        let (iat, exp) = (
+            data.claims["iat"].as_u64().unwrap(),
+            data.claims["exp"].as_u64().unwrap(),
+        );
+        assert_eq!(exp - iat, TOKEN_LIFETIME.as_secs());
+    }
+}
