@@ -166,6 +166,7 @@ pub const UNKNOWN_ANOMALIES: &[&str] = &[
     "empty-transaction-graph",
     "duplicate-appends",
     "malformed-history",
+    "missing-final-read",
 ];
 
 /// Every model this module knows, by name.

@@ -85,14 +85,19 @@ impl Verdict {
         }
     }
 
-    /// A verdict for checks outside the model lattice: invalid iff anything was found.
+    /// A verdict for checks outside the model lattice: invalid if anything was found, unknown if
+    /// only findings that say the check could not decide.
     pub fn of_findings(anomalies: BTreeMap<String, Vec<Edn>>) -> Verdict {
+        let undecided = |a: &String| models::UNKNOWN_ANOMALIES.contains(&a.as_str());
+        let valid = if anomalies.keys().any(|a| !undecided(a)) {
+            Validity::Invalid
+        } else if anomalies.is_empty() {
+            Validity::Valid
+        } else {
+            Validity::Unknown
+        };
         Verdict {
-            valid: if anomalies.is_empty() {
-                Validity::Valid
-            } else {
-                Validity::Invalid
-            },
+            valid,
             models: Vec::new(),
             anomalies,
             not: BTreeSet::new(),

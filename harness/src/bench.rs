@@ -62,7 +62,7 @@ pub fn run(options: &BenchOptions, endpoint_bin: &Path) -> anyhow::Result<()> {
         } else {
             "powersync endpoint"
         };
-        let mut node = Node::start(endpoint_bin, backend, backend, dir.path())?;
+        let mut node = Node::start(endpoint_bin, backend, backend, dir.path(), &[])?;
         let sample = through_endpoint(name, &node.address, &txns, options.concurrency);
         node.stop()?;
         samples.push(sample?);

@@ -118,10 +118,30 @@ impl Client {
 
     /// GETs a JSON document from the node.
     pub fn get_json(&self, path: &str) -> anyhow::Result<Value> {
-        let mut response = self.agent.get(format!("{}{path}", self.base)).call()?;
+        let response = self.agent.get(format!("{}{path}", self.base)).call()?;
+        Self::json_reply("GET", path, response)
+    }
+
+    /// POSTs to one of the node's control routes and returns its JSON reply.
+    pub fn post_json(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .send_empty()?;
+        Self::json_reply("POST", path, response)
+    }
+
+    fn json_reply(
+        method: &str,
+        path: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> anyhow::Result<Value> {
         let status = response.status();
         let value: Value = response.body_mut().read_json()?;
-        anyhow::ensure!(status.is_success(), "GET {path}: HTTP {status}: {value}");
+        anyhow::ensure!(
+            status.is_success(),
+            "{method} {path}: HTTP {status}: {value}"
+        );
         Ok(value)
     }
 }

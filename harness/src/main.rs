@@ -8,6 +8,7 @@ mod interrupt;
 mod log;
 mod nodes;
 mod options;
+mod postgres;
 mod recorder;
 mod runner;
 mod store;

@@ -20,15 +20,22 @@ pub struct Node {
     child: Child,
 }
 
-/// How long a node may take to open its database and start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node may take to open its database, sync, and start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Node {
-    /// Starts `bin` as node `name` with `backend`, its database in `store_dir/name/`, and waits
-    /// until it listens.
-    pub fn start(bin: &Path, backend: &str, name: &str, store_dir: &Path) -> anyhow::Result<Node> {
+    /// Starts `bin` as node `name` with `backend` and `extra` flags, its database in
+    /// `store_dir/name/`, and waits until it listens (for a synced node: until its first full
+    /// sync).
+    pub fn start(
+        bin: &Path,
+        backend: &str,
+        name: &str,
+        store_dir: &Path,
+        extra: &[String],
+    ) -> anyhow::Result<Node> {
         let dir = store_dir.join(name);
         std::fs::create_dir_all(&dir)?;
         let ready = dir.join("ready");
@@ -49,6 +56,7 @@ impl Node {
             .arg(name)
             .arg("--ready-file")
             .arg(&ready)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

@@ -95,6 +95,66 @@ pub struct TestOptions {
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Synced workloads: how to reach the service and PostgreSQL.
+    #[command(flatten)]
+    pub sync: SyncFlags,
+}
+
+/// Where the PowerSync service and PostgreSQL are, for synced workloads. `cargo xtask test`
+/// fills these in from powersync/powersync.env.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SyncFlags {
+    /// The PowerSync service's base URL.
+    #[arg(long)]
+    pub sync_url: Option<String>,
+    /// PostgreSQL: where uploads go and the final read comes from.
+    #[arg(long)]
+    pub postgres_url: Option<String>,
+    /// The HS256 key of the service's JWKS, base64url.
+    #[arg(long)]
+    pub jwt_secret: Option<String>,
+    /// The key's id.
+    #[arg(long)]
+    pub jwt_kid: Option<String>,
+    /// The audience the service accepts.
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+    /// Seconds to wait for each node's upload queue to drain and downloads to settle.
+    #[arg(long, default_value_t = 60.0)]
+    pub quiesce_timeout: f64,
+}
+
+impl SyncFlags {
+    /// The endpoint's flags, or what is missing.
+    pub fn endpoint_args(&self) -> Result<Vec<String>, String> {
+        let pairs = [
+            ("--sync-url", &self.sync_url),
+            ("--postgres-url", &self.postgres_url),
+            ("--jwt-secret", &self.jwt_secret),
+            ("--jwt-kid", &self.jwt_kid),
+            ("--jwt-audience", &self.jwt_audience),
+        ];
+        let missing: Vec<&str> = pairs
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(f, _)| *f)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "missing {} (cargo xtask test passes them from powersync/powersync.env)",
+                missing.join(", ")
+            ));
+        }
+        Ok(pairs
+            .iter()
+            .flat_map(|(flag, value)| {
+                [
+                    flag.to_string(),
+                    value.as_deref().unwrap_or_default().to_owned(),
+                ]
+            })
+            .collect())
+    }
 }
 
 impl TestOptions {
@@ -119,6 +179,11 @@ impl TestOptions {
                 self.workload.name(),
                 self.workload.max_nodes()
             );
+        }
+        if self.workload.synced() {
+            self.sync
+                .endpoint_args()
+                .map_err(|m| anyhow::anyhow!("{} syncs: {m}", self.workload.name()))?;
         }
         self.models()?;
         Ok(())

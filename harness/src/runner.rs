@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use checker::convergence::{self, FinalState};
 use checker::crud_queue;
 use checker::edn::{Edn, kw, kw_map};
 use checker::history::{Mop, Op, OpType, OpValue, Process, pair_txns};
@@ -22,6 +23,7 @@ use crate::interrupt;
 use crate::log::Log;
 use crate::nodes::Node;
 use crate::options::TestOptions;
+use crate::postgres;
 use crate::recorder::Recorder;
 use crate::store;
 
@@ -37,9 +39,17 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     )?;
     let recorder = Recorder::create(&dir)?;
 
+    let extra = if workload.synced() {
+        let url = options.sync.postgres_url.as_deref().unwrap_or_default();
+        postgres::reset(url)?;
+        log.info("PostgreSQL tables emptied");
+        options.sync.endpoint_args().map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
     let mut nodes = Vec::new();
     for name in &options.nodes {
-        let node = Node::start(endpoint_bin, workload.backend(), name, &dir)?;
+        let node = Node::start(endpoint_bin, workload.backend(), name, &dir, &extra)?;
         log.info(format!(
             "node {} ({}) up at {}",
             node.name,
@@ -94,30 +104,12 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     }
 
     let keys = generator.lock().expect("generator lock").keys().to_vec();
-    let mut final_states = BTreeMap::new();
-    let mut crud_dumps = BTreeMap::new();
-    if !interrupt::interrupted() {
-        for (i, node) in nodes.iter().enumerate() {
-            let process = highest_process.load(Ordering::SeqCst) + 1 + i as i64;
-            let client = Client::new(&node.address, Duration::from_secs(30));
-            match final_read(&client, &recorder, process, &keys)? {
-                Some(state) => {
-                    final_states.insert(node.name.clone(), state);
-                }
-                None => log.info(format!("final read on {} did not complete", node.name)),
-            }
-            if workload.checks_crud_queue() {
-                let dump = client
-                    .get_json("/db-api/crud")
-                    .context("fetching the CRUD queue")?;
-                std::fs::write(
-                    node.dir.join("crud.json"),
-                    serde_json::to_string_pretty(&dump)?,
-                )?;
-                crud_dumps.insert(node.name.clone(), dump);
-            }
-        }
-    }
+    let next_process = highest_process.load(Ordering::SeqCst) + 1;
+    let finale = if interrupt::interrupted() {
+        Finale::default()
+    } else {
+        final_phase(options, &nodes, &recorder, &log, next_process, &keys)?
+    };
     for node in &mut nodes {
         node.stop()?;
     }
@@ -139,10 +131,20 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     let mut valid = verdict.valid;
     let mut results = vec![("workload", verdict.to_edn())];
     if workload.checks_crud_queue() {
-        let (crud_valid, crud_edn) =
-            check_crud_queues(&ops, &options.nodes, &crud_dumps, &final_states);
+        let (crud_valid, crud_edn) = check_crud_queues(&ops, &options.nodes, &finale);
         valid = valid.and(crud_valid);
         results.push(("crud-queue", crud_edn));
+    }
+    if workload.synced() {
+        let convergence = match pair_txns(&ops) {
+            Ok(txns) => convergence::check(&txns, &finale.finals, finale.stalls.clone()),
+            Err(e) => Verdict::of_findings(BTreeMap::from([(
+                "malformed-history".to_owned(),
+                vec![Edn::Str(e)],
+            )])),
+        };
+        valid = valid.and(convergence.valid);
+        results.push(("convergence", convergence.to_edn()));
     }
     let interrupted = interrupt::interrupted();
     if interrupted && valid == Validity::Valid {
@@ -265,12 +267,124 @@ fn final_read(
     })
 }
 
-fn check_crud_queues(
-    ops: &[Op],
-    nodes: &[String],
-    dumps: &BTreeMap<String, serde_json::Value>,
-    final_states: &BTreeMap<String, BTreeMap<i64, Vec<i64>>>,
-) -> (Validity, Edn) {
+/// What the final phase gathered.
+#[derive(Default)]
+struct Finale {
+    /// Each participant's final read: the nodes, then PostgreSQL for synced workloads.
+    finals: Vec<(String, FinalState)>,
+    /// Each node's upload queue at the end (local PowerSync workloads).
+    crud_dumps: BTreeMap<String, serde_json::Value>,
+    /// Waits for quiescence that ran out.
+    stalls: Vec<Edn>,
+}
+
+/// After the workload: for synced nodes, wait until uploads drain and a fresh checkpoint is
+/// applied (a wait that runs out is a stall, a finding); then every node's final read, and
+/// PostgreSQL's; for local PowerSync nodes, their upload queue.
+fn final_phase(
+    options: &TestOptions,
+    nodes: &[Node],
+    recorder: &Recorder,
+    log: &Log,
+    first_process: i64,
+    keys: &[i64],
+) -> anyhow::Result<Finale> {
+    let workload = options.workload;
+    let mut finale = Finale::default();
+    let wait_ms = (options.sync.quiesce_timeout * 1000.0) as u64;
+    let mut process = first_process;
+    for node in nodes {
+        let client = Client::new(
+            &node.address,
+            Duration::from_secs_f64(options.sync.quiesce_timeout + 30.0),
+        );
+        if workload.synced() {
+            for route in ["upload-queue-wait", "downloading-wait"] {
+                let started = Instant::now();
+                match client.post_json(&format!("/db-api/{route}?timeout_ms={wait_ms}")) {
+                    Ok(_) => log.info(format!(
+                        "{}: {route} done in {:?}",
+                        node.name,
+                        started.elapsed()
+                    )),
+                    Err(e) => {
+                        log.info(format!("{}: {route} stalled: {e:#}", node.name));
+                        finale.stalls.push(kw_map([
+                            ("node", Edn::Str(node.name.clone())),
+                            ("wait", kw(route)),
+                            ("error", Edn::Str(format!("{e:#}"))),
+                        ]));
+                    }
+                }
+            }
+        }
+        let state = final_read(&client, recorder, process, keys)?;
+        process += 1;
+        if state.is_none() {
+            log.info(format!("final read on {} did not complete", node.name));
+        }
+        finale.finals.push((node.name.clone(), state));
+        if workload.checks_crud_queue() {
+            let dump = client
+                .get_json("/db-api/crud")
+                .context("fetching the CRUD queue")?;
+            std::fs::write(
+                node.dir.join("crud.json"),
+                serde_json::to_string_pretty(&dump)?,
+            )?;
+            finale.crud_dumps.insert(node.name.clone(), dump);
+        }
+    }
+    if workload.synced() {
+        let url = options.sync.postgres_url.as_deref().unwrap_or_default();
+        let mops: Vec<Mop> = keys
+            .iter()
+            .map(|&key| Mop::Read { key, value: None })
+            .collect();
+        let p = Process::Client(process);
+        recorder.record(
+            p.clone(),
+            OpType::Invoke,
+            "txn",
+            OpValue::Txn(mops.clone()),
+            None,
+        )?;
+        let state = match postgres::final_read(url, keys) {
+            Ok(state) => {
+                let done = state
+                    .iter()
+                    .map(|(&key, list)| Mop::Read {
+                        key,
+                        value: Some(list.clone()),
+                    })
+                    .collect();
+                recorder.record(p, OpType::Ok, "txn", OpValue::Txn(done), None)?;
+                Some(state)
+            }
+            Err(e) => {
+                log.info(format!("final read on PostgreSQL failed: {e:#}"));
+                recorder.record(
+                    p,
+                    OpType::Fail,
+                    "txn",
+                    OpValue::Txn(mops),
+                    Some(format!("{e:#}")),
+                )?;
+                None
+            }
+        };
+        finale.finals.push(("postgres".to_owned(), state));
+    }
+    Ok(finale)
+}
+
+fn check_crud_queues(ops: &[Op], nodes: &[String], finale: &Finale) -> (Validity, Edn) {
+    let final_states: BTreeMap<&String, &BTreeMap<i64, Vec<i64>>> = finale
+        .finals
+        .iter()
+        .filter_map(|(name, state)| Some((name, state.as_ref()?)))
+        .collect();
+    let dumps = &finale.crud_dumps;
     let txns = match pair_txns(ops) {
         Ok(t) => t,
         Err(e) => return (Validity::Unknown, kw_map([("error", Edn::Str(e))])),
@@ -278,7 +392,7 @@ fn check_crud_queues(
     let mut valid = Validity::Valid;
     let mut per_node = Vec::new();
     for name in nodes {
-        let edn = match (dumps.get(name), final_states.get(name)) {
+        let edn = match (dumps.get(name), final_states.get(name).copied()) {
             (Some(dump), Some(state)) => match crud_queue::parse(dump) {
                 Ok(queue) => {
                     let v: Verdict = crud_queue::check(&txns, &queue, state);

@@ -10,6 +10,9 @@ pub enum Workload {
     /// List-append transactions through the PowerSync SDK, local only (no sync service); the
     /// CRUD upload queue is checked against the history.
     PowersyncLocal,
+    /// One client synced through the real PowerSync service with PostgreSQL: strict
+    /// serializability, and strong convergence with PostgreSQL after quiescence.
+    PowersyncSingle,
 }
 
 impl Workload {
@@ -18,6 +21,7 @@ impl Workload {
         match self {
             Workload::Sqlite3Local => "sqlite3-local",
             Workload::PowersyncLocal => "powersync-local",
+            Workload::PowersyncSingle => "powersync-single",
         }
     }
 
@@ -25,7 +29,7 @@ impl Workload {
     pub fn backend(self) -> &'static str {
         match self {
             Workload::Sqlite3Local => "sqlite3",
-            Workload::PowersyncLocal => "powersync",
+            Workload::PowersyncLocal | Workload::PowersyncSingle => "powersync",
         }
     }
 
@@ -39,8 +43,14 @@ impl Workload {
         self == Workload::PowersyncLocal
     }
 
+    /// Whether nodes sync through the PowerSync service and PostgreSQL.
+    pub fn synced(self) -> bool {
+        self == Workload::PowersyncSingle
+    }
+
     /// Local workloads have no replication: several nodes would be several independent
-    /// databases, whose combined history is not serializable by design.
+    /// databases, whose combined history is not serializable by design. The single-client
+    /// workload is, by definition, one client.
     pub fn max_nodes(self) -> usize {
         1
     }

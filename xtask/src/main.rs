@@ -7,6 +7,7 @@ mod ci;
 mod inspect;
 mod pg;
 mod project;
+mod service;
 mod test;
 mod test_env;
 mod toolchain;
@@ -40,6 +41,12 @@ enum Task {
         #[arg(value_enum)]
         action: pg::Action,
     },
+    /// The PowerSync service (Docker Compose or POWERSYNC_SERVICE_CMD): up, down or status.
+    Service {
+        /// What to do.
+        #[arg(value_enum)]
+        action: service::Action,
+    },
     /// Benchmarks, printed as figures and ratios.
     Bench(bench::Args),
 }
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
         Task::BuildLib => build_lib::run(&sh).map(|_| 0),
         Task::Inspect(args) => inspect::run(&sh, args),
         Task::Pg { action } => pg::run(&sh, *action),
+        Task::Service { action } => service::run(&sh, *action),
         Task::Bench(args) => bench::run(&sh, args),
     });
     match result {

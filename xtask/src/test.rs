@@ -3,7 +3,11 @@
 
 use xshell::{Shell, cmd};
 
-use crate::project;
+use crate::test_env::TestEnv;
+use crate::{project, service};
+
+/// Workloads whose nodes sync through the PowerSync service and PostgreSQL.
+const SYNCED: &[&str] = &["powersync-single"];
 
 /// Arguments of `xtask test`.
 #[derive(clap::Args)]
@@ -11,7 +15,7 @@ pub struct Args {
     /// Build optimised binaries.
     #[arg(long)]
     release: bool,
-    /// The workload: sqlite3-local or powersync-local.
+    /// The workload: sqlite3-local, powersync-local or powersync-single.
     workload: String,
     /// The harness's flags: --nodes, --concurrency, --rate, --time-limit, --test-count,
     /// --consistency-models, --store ... (see `cargo xtask test WORKLOAD --help`).
@@ -25,6 +29,28 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
     let release = args.release.then_some("--release");
     cmd!(sh, "cargo build {release...} -p endpoint -p harness").run()?;
     let harness = project::root().join("target").join(profile).join("harness");
-    let (workload, flags) = (&args.workload, &args.flags);
+    let workload = &args.workload;
+    let mut flags = args.flags.clone();
+    if SYNCED.contains(&workload.as_str()) {
+        let env = TestEnv::load()?;
+        service::up(sh, &env)?;
+        flags.extend(sync_flags(&env)?);
+    }
     project::exit_code(cmd!(sh, "{harness} test {workload} {flags...}"))
+}
+
+/// The harness's flags that say where the service and PostgreSQL are.
+fn sync_flags(env: &TestEnv) -> anyhow::Result<Vec<String>> {
+    Ok(vec![
+        "--sync-url".into(),
+        format!("http://127.0.0.1:{}/", env.get("PS_PORT")?),
+        "--postgres-url".into(),
+        env.get("PS_PG_URI")?.into(),
+        "--jwt-secret".into(),
+        env.get("PS_JWT_SECRET")?.into(),
+        "--jwt-kid".into(),
+        env.get("PS_JWT_KID")?.into(),
+        "--jwt-audience".into(),
+        env.get("PS_JWT_AUDIENCE")?.into(),
+    ])
 }
