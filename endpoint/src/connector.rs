@@ -93,7 +93,7 @@ fn base64url_to_standard(key: &str) -> String {
             other => other,
         })
         .collect();
-    while standard.len() % 4 != 0 {
+    while !standard.len().is_multiple_of(4) {
         standard.push('=');
     }
     standard
@@ -145,8 +145,11 @@ pub struct Change {
 /// What applying a CRUD transaction did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// Applied now.
-    Now,
+    /// Applied now, at the given attempt (transient errors are retried).
+    Now {
+        /// 1 when the first attempt committed.
+        attempt: u32,
+    },
     /// Applied before (recorded in `ps_applied_txns`): not applied again.
     Already,
 }
@@ -219,18 +222,20 @@ impl PostgresApplier {
                         anyhow::Error::new(e).context(format!("applying CRUD transaction {tx_id}"))
                     );
                 }
-                Ok(applied) => return Ok(applied),
+                Ok(true) => return Ok(Applied::Now { attempt }),
+                Ok(false) => return Ok(Applied::Already),
             }
         }
     }
 }
 
+/// One attempt: `Ok(false)` when the transaction was applied before.
 async fn apply_once(
     client: &mut Client,
     client_id: &str,
     tx_id: i64,
     changes: &[Change],
-) -> Result<Applied, tokio_postgres::Error> {
+) -> Result<bool, tokio_postgres::Error> {
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -244,7 +249,7 @@ async fn apply_once(
         .await?;
     if recorded == 0 {
         tx.rollback().await?;
-        return Ok(Applied::Already);
+        return Ok(false);
     }
     for change in changes {
         let k = change.data.get("k").and_then(Value::as_i64);
@@ -276,7 +281,7 @@ async fn apply_once(
         }
     }
     tx.commit().await?;
-    Ok(Applied::Now)
+    Ok(true)
 }
 
 /// Uploads the database's queued CRUD transactions, oldest first, until none is left.
@@ -320,7 +325,10 @@ impl MutationUploader for Uploader {
             }
             let tx_id = tx.id.unwrap_or(tx.last_item_id);
             match self.applier.apply(&client_id, tx_id, &changes).await {
-                Ok(Applied::Now) => {}
+                Ok(Applied::Now { attempt }) if attempt > 1 => {
+                    log::info!("CRUD transaction {tx_id} applied at attempt {attempt}");
+                }
+                Ok(Applied::Now { .. }) => {}
                 Ok(Applied::Already) => log::error!(
                     "CRUD transaction {tx_id} of client {client_id} was uploaded before: not applying it twice"
                 ),

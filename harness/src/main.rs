@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs a workload and checks its history.
-    Test(options::TestOptions),
+    Test(Box<options::TestOptions>),
     /// Benchmarks the endpoint's backends against a bare rusqlite loop.
     BenchEndpoint(bench::BenchOptions),
 }

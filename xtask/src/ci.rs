@@ -1,37 +1,66 @@
 //! `cargo xtask ci`: everything that can run on this machine: formatting, lints, the loadable
-//! library, all tests, and short real workloads through the endpoint.
+//! library, all tests (the connector's against a real PostgreSQL), short real workloads through
+//! the endpoint, and powersync-single where the PowerSync service can run. It leaves nothing
+//! running.
 
 use xshell::{Shell, cmd};
 
-use crate::{build_lib, project};
+use crate::test_env::TestEnv;
+use crate::{build_lib, pg, project, service, test};
 
 /// The steps, in order.
 const STEPS: &[&str] = &[
     "format",
     "clippy",
+    "postgres",
     "tests",
     "sqlite3-local",
     "powersync-local",
+    "powersync-single",
 ];
 
-/// Runs every step; stops at the first failure.
-pub fn run(sh: &Shell) -> anyhow::Result<u8> {
-    for (passed, name) in STEPS.iter().enumerate() {
-        eprintln!("\n== ci: {name}");
-        if let Err(e) = step(sh, name) {
-            eprintln!("ci: {name} failed: {e:#}");
-            println!(
-                "ci: {passed} passed, 1 failed, {} not run",
-                STEPS.len() - passed - 1
-            );
-            return Ok(1);
-        }
-    }
-    println!("ci: {} passed, 0 failed", STEPS.len());
-    Ok(0)
+/// How a step ended.
+enum Outcome {
+    Passed,
+    /// It needs something this machine does not have; says what.
+    Skipped(String),
 }
 
-fn step(sh: &Shell, name: &str) -> anyhow::Result<()> {
+/// Runs every step; stops at the first failure. PostgreSQL and a service started here are
+/// stopped at the end whatever happened.
+pub fn run(sh: &Shell) -> anyhow::Result<u8> {
+    let (mut passed, mut skipped) = (0, 0);
+    let mut failed = None;
+    for name in STEPS {
+        eprintln!("\n== ci: {name}");
+        match step(sh, name) {
+            Ok(Outcome::Passed) => passed += 1,
+            Ok(Outcome::Skipped(why)) => {
+                println!("ci: {name} SKIPPED: {why}");
+                skipped += 1;
+            }
+            Err(e) => {
+                eprintln!("ci: {name} failed: {e:#}");
+                failed = Some(name);
+                break;
+            }
+        }
+    }
+    if let Err(e) = service::run(sh, service::Action::Down) {
+        eprintln!("ci: stopping the service: {e:#}");
+    }
+    if let Err(e) = pg::run(sh, pg::Action::Down) {
+        eprintln!("ci: stopping PostgreSQL: {e:#}");
+    }
+    let not_run = STEPS.len() - passed - skipped - usize::from(failed.is_some());
+    println!(
+        "ci: {passed} passed, {} failed, {skipped} skipped, {not_run} not run",
+        usize::from(failed.is_some())
+    );
+    Ok(if failed.is_some() { 1 } else { 0 })
+}
+
+fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
     match name {
         "format" => cmd!(sh, "cargo fmt --all -- --check").run()?,
         "clippy" => {
@@ -46,16 +75,37 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<()> {
             )
             .run()?;
         }
+        "postgres" => pg::ensure_up(sh)?,
         "tests" => {
             let lib = build_lib::run(sh)?;
-            let _env = sh.push_env("POWERSYNC_LIB", lib);
+            let env = TestEnv::load()?;
+            let _lib = sh.push_env("POWERSYNC_LIB", lib);
+            let _pg = sh.push_env("POWERSYNC_TEST_PG_URL", env.get("PS_PG_URI")?);
             cmd!(sh, "cargo test --workspace --exclude powersync-loadable").run()?;
         }
         "sqlite3-local" => workload(sh, name, &["--rate", "200", "--concurrency", "4"])?,
         "powersync-local" => workload(sh, name, &["--rate", "150", "--concurrency", "4"])?,
+        "powersync-single" => {
+            if let Err(why) = service::Runner::find(sh) {
+                return Ok(Outcome::Skipped(format!(
+                    "needs the PowerSync service: {why}. It runs for real where either exists."
+                )));
+            }
+            let env = TestEnv::load()?;
+            service::up(sh, &env)?;
+            let mut flags = vec![
+                "--rate".to_owned(),
+                "100".into(),
+                "--concurrency".into(),
+                "3".into(),
+            ];
+            flags.extend(test::sync_flags(&env)?);
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            workload(sh, name, &flags)?;
+        }
         other => unreachable!("unknown ci step {other}"),
     }
-    Ok(())
+    Ok(Outcome::Passed)
 }
 
 /// A short real run of a workload through the endpoint; anything but valid fails the step.

@@ -34,11 +34,31 @@ impl Server {
         let bin = binaries().context(
             "PostgreSQL server binaries not found: install Debian's postgresql package or set PG_BIN",
         )?;
-        let uid = cmd!(sh, "id -u").quiet().read()?;
+        let as_postgres = cmd!(sh, "id -u").quiet().read()?.trim() == "0";
+        let dir = project::root().join("target/pg");
+        if as_postgres && !dir.exists() && !postgres_can_reach(sh, &project::root()) {
+            // The checkout is somewhere the postgres user cannot enter (say, under /root): keep
+            // the server's files where it can, and link them into target/.
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&project::root(), &mut hasher);
+            let elsewhere = PathBuf::from(format!(
+                "/var/tmp/powersync-consistency-pg-{:016x}",
+                std::hash::Hasher::finish(&hasher)
+            ));
+            sh.create_dir(&elsewhere)?;
+            sh.create_dir(project::root().join("target"))?;
+            std::os::unix::fs::symlink(&elsewhere, &dir)?;
+            eprintln!(
+                "pg: the postgres user cannot reach {}; server files in {} (linked from {})",
+                project::root().display(),
+                elsewhere.display(),
+                dir.display()
+            );
+        }
         Ok(Server {
-            dir: project::root().join("target/pg"),
+            dir,
             bin,
-            as_postgres: uid.trim() == "0",
+            as_postgres,
         })
     }
 
@@ -68,6 +88,15 @@ impl Server {
                 .run()
                 .is_ok()
     }
+}
+
+/// Whether the `postgres` user can enter `dir`.
+fn postgres_can_reach(sh: &Shell, dir: &Path) -> bool {
+    cmd!(sh, "runuser -u postgres -- test -x {dir}")
+        .quiet()
+        .ignore_stderr()
+        .run()
+        .is_ok()
 }
 
 fn binaries() -> Option<PathBuf> {

@@ -40,7 +40,7 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
 }
 
 /// The harness's flags that say where the service and PostgreSQL are.
-fn sync_flags(env: &TestEnv) -> anyhow::Result<Vec<String>> {
+pub fn sync_flags(env: &TestEnv) -> anyhow::Result<Vec<String>> {
     Ok(vec![
         "--sync-url".into(),
         format!("http://127.0.0.1:{}/", env.get("PS_PORT")?),
