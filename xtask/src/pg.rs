@@ -55,6 +55,8 @@ impl Server {
                 dir.display()
             );
         }
+        // Paths handed to the server must not pass through the link.
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         Ok(Server {
             dir,
             bin,
