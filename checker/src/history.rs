@@ -207,6 +207,9 @@ pub fn parse_op(line: &str, position: usize) -> Result<Op, String> {
     let is_json = line
         .strip_prefix('{')
         .is_some_and(|rest| rest.trim_start().starts_with(['"', '}']));
+    if !is_json && let Some(op) = crate::fast_edn::parse_txn_op(line, position) {
+        return Ok(op);
+    }
     let map = if is_json {
         let json: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -243,7 +246,8 @@ fn name_of(value: &Edn) -> Option<&str> {
     }
 }
 
-fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
+/// Builds an op from a parsed EDN (or JSON-converted) map.
+pub(crate) fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
     if !matches!(map, Edn::Map(_)) {
         return Err("an operation must be a map".into());
     }

@@ -101,6 +101,11 @@ fn read_list(mop: &Mop) -> Option<&[i64]> {
     }
 }
 
+fn first_duplicate(list: &[i64]) -> Option<i64> {
+    let mut seen = FxHashSet::default();
+    list.iter().find(|v| !seen.insert(**v)).copied()
+}
+
 fn ints(values: &[i64]) -> Edn {
     Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
 }
@@ -145,16 +150,43 @@ impl<'a> Analysis<'a> {
         if duplicated {
             return None;
         }
-        let mut longest: FxHashMap<i64, (usize, usize)> = FxHashMap::default();
-        for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
-            for (i, mop) in txn.mops.iter().enumerate() {
-                if let Some(list) = read_list(mop) {
+        // The version order of a key is its longest committed read. A read with a duplicate
+        // element (itself an anomaly) cannot be an order: where the longest has one, the
+        // longest read without one is used (a rare second pass).
+        let longest_read = |clean_only: &FxHashSet<i64>| {
+            let mut longest: FxHashMap<i64, (usize, usize)> = FxHashMap::default();
+            for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
+                for (i, mop) in txn.mops.iter().enumerate() {
+                    let Some(list) = read_list(mop) else { continue };
+                    if clean_only.contains(&mop.key()) && first_duplicate(list).is_some() {
+                        continue;
+                    }
                     let entry = longest.entry(mop.key()).or_insert((txn.id, i));
-                    if list.len() > read_list(&txns[entry.0].mops[entry.1]).map_or(0, <[i64]>::len)
-                    {
+                    let current = read_list(&txns[entry.0].mops[entry.1]).map_or(0, <[i64]>::len);
+                    if list.len() > current {
                         *entry = (txn.id, i);
                     }
                 }
+            }
+            longest
+        };
+        let mut longest = longest_read(&FxHashSet::default());
+        let unclean: FxHashSet<i64> = longest
+            .iter()
+            .filter(|(_, (t, m))| {
+                read_list(&txns[*t].mops[*m])
+                    .and_then(first_duplicate)
+                    .is_some()
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        if !unclean.is_empty() {
+            let clean = longest_read(&unclean);
+            for key in unclean {
+                match clean.get(&key) {
+                    Some(&read) => longest.insert(key, read),
+                    None => longest.remove(&key),
+                };
             }
         }
         Some(Analysis {
@@ -210,12 +242,11 @@ impl<'a> Analysis<'a> {
                     entries.extend(extra);
                     kw_map(entries)
                 };
-                let mut seen = FxHashSet::default();
-                if let Some(dup) = list.iter().find(|v| !seen.insert(**v)) {
-                    found.add(
-                        "duplicate-elements",
-                        case(vec![("element", Edn::Int(*dup))]),
-                    );
+                // A prefix of the (duplicate-free) version order has no duplicates.
+                let order = self.version_order(key);
+                let in_order = order.starts_with(list);
+                if !in_order && let Some(dup) = first_duplicate(list) {
+                    found.add("duplicate-elements", case(vec![("element", Edn::Int(dup))]));
                 }
                 for (pos, &v) in list.iter().enumerate() {
                     match self.writer(key, v) {
@@ -241,8 +272,7 @@ impl<'a> Analysis<'a> {
                         Some(_) => {}
                     }
                 }
-                let order = self.version_order(key);
-                if !order.starts_with(list) && incompatible.insert(key) {
+                if !in_order && incompatible.insert(key) {
                     found.add(
                         "incompatible-order",
                         kw_map([

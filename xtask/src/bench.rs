@@ -1,5 +1,5 @@
-//! `cargo xtask bench endpoint`: optimised builds, then the harness's endpoint benchmark, which
-//! prints throughput, latency quantiles and ratios in one run.
+//! `cargo xtask bench endpoint|checker`: optimised builds, then a benchmark that prints figures
+//! and ratios in one run.
 
 use xshell::{Shell, cmd};
 
@@ -10,6 +10,8 @@ use crate::project;
 enum Target {
     /// The endpoint's sqlite3 and powersync backends against a bare rusqlite loop.
     Endpoint,
+    /// The checker on 10k, 100k and 1M transactions, against the adya crate.
+    Checker,
 }
 
 /// Arguments of `xtask bench`.
@@ -36,5 +38,9 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
                 "{harness} bench-endpoint --endpoint-bin {endpoint} {flags...}"
             ))
         }
+        Target::Checker => project::exit_code(cmd!(
+            sh,
+            "cargo run --release -p checker --example bench_checker -- {flags...}"
+        )),
     }
 }

@@ -1,0 +1,327 @@
+//! Synthetic list-append histories for benchmarks and property tests. Transactions run one at a
+//! time against an in-memory store, each taking effect between its invocation and completion,
+//! so a history is strict serializable by construction. [`inject`] then plants a known anomaly.
+
+use rustc_hash::FxHashMap;
+
+use crate::history::{Mop, Op, OpType, OpValue, Process, pair_txns};
+
+/// The shape of a synthetic history.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Transactions to invoke.
+    pub txns: usize,
+    /// Concurrent processes (up to this many transactions in flight).
+    pub processes: usize,
+    /// Keys in use at once: few keys make hot keys.
+    pub active_keys: usize,
+    /// Appends to a key before it is replaced by a fresh one.
+    pub max_writes_per_key: usize,
+    /// Micro-ops per transaction, at most.
+    pub max_txn_length: usize,
+    /// Percent of transactions that fail (and take no effect).
+    pub fail_percent: u64,
+    /// Percent that complete as indeterminate (and take effect).
+    pub info_percent: u64,
+    /// The seed.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            txns: 1000,
+            processes: 10,
+            active_keys: 10,
+            max_writes_per_key: 64,
+            max_txn_length: 4,
+            fail_percent: 2,
+            info_percent: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// A small, fast, seeded generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n.max(1)
+    }
+}
+
+/// Generates a strict-serializable history.
+pub fn serial_history(p: &Params) -> Vec<Op> {
+    let mut rng = Rng::new(p.seed);
+    let processes = p.processes.max(1);
+    let mut state: FxHashMap<i64, Vec<i64>> = FxHashMap::default();
+    let mut active: Vec<(i64, usize)> = (0..p.active_keys.max(1) as i64).map(|k| (k, 0)).collect();
+    let mut next_key = active.len() as i64;
+    let mut next_value = 0i64;
+    let mut ids: Vec<i64> = (0..processes as i64).collect();
+    let mut pending: Vec<Option<Vec<Mop>>> = vec![None; processes];
+    let mut in_flight = 0usize;
+    let mut started = 0usize;
+    let mut ops: Vec<Op> = Vec::with_capacity(p.txns * 2);
+    let push = |ops: &mut Vec<Op>, process: i64, kind: OpType, mops: Vec<Mop>| {
+        let index = ops.len();
+        ops.push(Op {
+            index,
+            time: index as i64 * 1000,
+            kind,
+            process: Process::Client(process),
+            f: "txn".into(),
+            value: OpValue::Txn(mops),
+            error: None,
+        });
+    };
+    while started < p.txns || in_flight > 0 {
+        let slot = rng.below(processes as u64) as usize;
+        match pending[slot].take() {
+            None if started < p.txns => {
+                let length = 1 + rng.below(p.max_txn_length.max(1) as u64) as usize;
+                let mops: Vec<Mop> = (0..length)
+                    .map(|_| {
+                        let a = rng.below(active.len() as u64) as usize;
+                        let key = active[a].0;
+                        if rng.below(2) == 0 {
+                            return Mop::Read { key, value: None };
+                        }
+                        next_value += 1;
+                        active[a].1 += 1;
+                        if active[a].1 >= p.max_writes_per_key.max(1) {
+                            active[a] = (next_key, 0);
+                            next_key += 1;
+                        }
+                        Mop::Append {
+                            key,
+                            value: next_value,
+                        }
+                    })
+                    .collect();
+                push(&mut ops, ids[slot], OpType::Invoke, mops.clone());
+                pending[slot] = Some(mops);
+                in_flight += 1;
+                started += 1;
+            }
+            None => {}
+            Some(mops) => {
+                in_flight -= 1;
+                let roll = rng.below(100);
+                if roll < p.fail_percent {
+                    push(&mut ops, ids[slot], OpType::Fail, mops);
+                    continue;
+                }
+                let done: Vec<Mop> = mops
+                    .iter()
+                    .map(|mop| match *mop {
+                        Mop::Append { key, value } => {
+                            state.entry(key).or_default().push(value);
+                            mop.clone()
+                        }
+                        Mop::Read { key, .. } => Mop::Read {
+                            key,
+                            value: Some(state.get(&key).cloned().unwrap_or_default()),
+                        },
+                    })
+                    .collect();
+                if roll < p.fail_percent + p.info_percent {
+                    push(&mut ops, ids[slot], OpType::Info, mops);
+                    ids[slot] += processes as i64;
+                } else {
+                    push(&mut ops, ids[slot], OpType::Ok, done);
+                }
+            }
+        }
+    }
+    ops
+}
+
+/// A known anomaly to plant in a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injection {
+    /// A committed read misses the last append, made before the read began: a G-single with a
+    /// real-time (or process) edge.
+    StaleRead,
+    /// A read returns one element twice.
+    DuplicateElement,
+    /// A final transaction reads a failed transaction's append: G1a.
+    AbortedRead,
+}
+
+impl Injection {
+    /// Every injection.
+    pub const ALL: [Injection; 3] = [
+        Injection::StaleRead,
+        Injection::DuplicateElement,
+        Injection::AbortedRead,
+    ];
+
+    /// The anomaly types, at least one of which the checker must report for it.
+    pub fn expected(self) -> &'static [&'static str] {
+        match self {
+            Injection::StaleRead => &[
+                "G-single-realtime",
+                "G-single-process",
+                "G-nonadjacent-realtime",
+                "G-nonadjacent-process",
+            ],
+            Injection::DuplicateElement => &["duplicate-elements"],
+            Injection::AbortedRead => &["G1a"],
+        }
+    }
+}
+
+/// Plants `injection` in `ops`, starting the search for a place at a position chosen by
+/// `seed`. Returns false when the history offers no place for it.
+pub fn inject(ops: &mut Vec<Op>, injection: Injection, seed: u64) -> bool {
+    let Ok(txns) = pair_txns(ops) else {
+        return false;
+    };
+    if txns.is_empty() {
+        return false;
+    }
+    let start = Rng::new(seed).below(txns.len() as u64) as usize;
+    let order = (start..txns.len()).chain(0..start);
+    match injection {
+        Injection::StaleRead => {
+            let mut writer_done: FxHashMap<(i64, i64), usize> = FxHashMap::default();
+            // How many committed reads saw each value: the dropped value must stay visible in
+            // another read, or its place in the version order (and so the anomaly) is unknowable.
+            let mut seen: FxHashMap<(i64, i64), usize> = FxHashMap::default();
+            for t in txns.iter().filter(|t| t.kind == OpType::Ok) {
+                for mop in &t.mops {
+                    match mop {
+                        Mop::Append { key, value } => {
+                            writer_done
+                                .insert((*key, *value), t.complete_index.expect("ok completes"));
+                        }
+                        Mop::Read {
+                            key,
+                            value: Some(list),
+                        } => {
+                            for v in list {
+                                *seen.entry((*key, *v)).or_default() += 1;
+                            }
+                        }
+                        Mop::Read { value: None, .. } => {}
+                    }
+                }
+            }
+            for i in order {
+                let t = &txns[i];
+                if t.kind != OpType::Ok {
+                    continue;
+                }
+                for (m, mop) in t.mops.iter().enumerate() {
+                    let Mop::Read {
+                        key,
+                        value: Some(list),
+                    } = mop
+                    else {
+                        continue;
+                    };
+                    let touched_before = t.mops[..m].iter().any(|x| x.key() == *key);
+                    let appends_key = t
+                        .mops
+                        .iter()
+                        .any(|x| matches!(x, Mop::Append { key: k, .. } if k == key));
+                    let Some(&last) = list.last() else { continue };
+                    let settled = writer_done
+                        .get(&(*key, last))
+                        .is_some_and(|&done| done < t.invoke_index);
+                    let seen_elsewhere = seen.get(&(*key, last)).is_some_and(|&n| n >= 2);
+                    if !touched_before && !appends_key && settled && seen_elsewhere {
+                        let stale = list[..list.len() - 1].to_vec();
+                        return set_read(ops, t.complete_index.expect("ok completes"), m, stale);
+                    }
+                }
+            }
+            false
+        }
+        Injection::DuplicateElement => {
+            for i in order {
+                let t = &txns[i];
+                if t.kind != OpType::Ok {
+                    continue;
+                }
+                for (m, mop) in t.mops.iter().enumerate() {
+                    if let Mop::Read {
+                        value: Some(list), ..
+                    } = mop
+                        && let Some(&first) = list.first()
+                    {
+                        let mut doubled = vec![first];
+                        doubled.extend_from_slice(list);
+                        return set_read(ops, t.complete_index.expect("ok completes"), m, doubled);
+                    }
+                }
+            }
+            false
+        }
+        Injection::AbortedRead => {
+            for i in order {
+                let t = &txns[i];
+                let failed_append = t.mops.iter().find_map(|m| match m {
+                    Mop::Append { key, value } if t.kind == OpType::Fail => Some((*key, *value)),
+                    _ => None,
+                });
+                let Some((key, value)) = failed_append else {
+                    continue;
+                };
+                let mut longest: Vec<i64> = txns
+                    .iter()
+                    .filter(|x| x.kind == OpType::Ok)
+                    .flat_map(|x| x.mops.iter())
+                    .filter_map(|m| match m {
+                        Mop::Read {
+                            key: k,
+                            value: Some(list),
+                        } if *k == key => Some(list),
+                        _ => None,
+                    })
+                    .max_by_key(|l| l.len())
+                    .cloned()
+                    .unwrap_or_default();
+                longest.push(value);
+                let process = txns.iter().map(|x| x.process).max().unwrap_or(0) + 1;
+                for (kind, list) in [(OpType::Invoke, None), (OpType::Ok, Some(longest))] {
+                    let index = ops.len();
+                    ops.push(Op {
+                        index,
+                        time: index as i64 * 1000,
+                        kind,
+                        process: Process::Client(process),
+                        f: "txn".into(),
+                        value: OpValue::Txn(vec![Mop::Read { key, value: list }]),
+                        error: None,
+                    });
+                }
+                return true;
+            }
+            false
+        }
+    }
+}
+
+fn set_read(ops: &mut [Op], index: usize, mop: usize, list: Vec<i64>) -> bool {
+    match &mut ops[index].value {
+        OpValue::Txn(mops) => {
+            let key = mops[mop].key();
+            mops[mop] = Mop::Read {
+                key,
+                value: Some(list),
+            };
+            true
+        }
+        OpValue::Other(_) => false,
+    }
+}
