@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut sizes = vec![10_000, 100_000, 1_000_000];
     let mut reference = true;
+    let mut keep: Option<std::path::PathBuf> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -37,12 +38,21 @@ fn main() -> anyhow::Result<()> {
                 sizes = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
             }
             "--no-reference" => reference = false,
+            "--keep" => {
+                keep = Some(
+                    it.next()
+                        .ok_or_else(|| anyhow::anyhow!("--keep needs a directory"))?
+                        .into(),
+                )
+            }
             other => anyhow::bail!(
                 "unknown argument {other:?}; use --sizes 10000,100000 and --no-reference"
             ),
         }
     }
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = keep.as_deref().unwrap_or(temp.path());
+    std::fs::create_dir_all(dir)?;
     println!(
         "list-append histories: 100 processes, 10 hot keys (64 appends each before rotating), 1-4 micro-ops, 2% fail, 1% info"
     );
@@ -52,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     );
     for &size in &sizes {
         for injected in [false, true] {
-            let path = dir.path().join(format!("{size}-{injected}.edn"));
+            let path = dir.join(format!("{size}-{injected}.edn"));
             let txns = write_history(&path, size, injected)?;
             let ours = run_child(OURS, &path)?;
             print_row(size, injected, OURS, txns, &ours);
@@ -93,7 +103,8 @@ fn write_history(path: &Path, size: usize, injected: bool) -> anyhow::Result<usi
     for op in &ops {
         writeln!(out, "{}", op.to_edn())?;
     }
-    out.flush()?;
+    // On disk before it is timed: writeback of a just-written file would slow the reader.
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(ops.len() / 2)
 }
 
@@ -171,7 +182,7 @@ fn measure(which: &str, path: &Path) -> anyhow::Result<()> {
                 "    (ours: reading took {:.3} s)",
                 started.elapsed().as_secs_f64()
             );
-            let verdict = list_append::check(&ops, &Options::default());
+            let verdict = list_append::check_history(ops, &Options::default());
             let types: Vec<&str> = verdict.anomaly_types().collect();
             (verdict.valid.to_edn().to_string(), types.join(","))
         }

@@ -128,7 +128,7 @@ mod tests {
 {:index 3, :type :info, :process 0, :f :txn, :value [[:append 1 2]]}
 {:index 4, :type :invoke, :process 1, :f :txn, :value [[:append 2 3]]}
 {:index 5, :type :fail, :process 1, :f :txn, :value [[:append 2 3]]}";
-        pair_txns(&read_history(text.as_bytes()).unwrap()).unwrap()
+        pair_txns(read_history(text.as_bytes()).unwrap()).unwrap()
     }
 
     fn state(entries: &[(i64, &[i64])]) -> FinalState {

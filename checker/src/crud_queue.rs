@@ -257,7 +257,7 @@ mod tests {
 {:index 3, :type :ok, :process 0, :f :txn, :value [[:r 1 [1]] [:append 1 3]]}
 {:index 4, :type :invoke, :process 0, :f :txn, :value [[:append 1 4]]}
 {:index 5, :type :fail, :process 0, :f :txn, :value [[:append 1 4]]}";
-        pair_txns(&read_history(text.as_bytes()).unwrap()).unwrap()
+        pair_txns(read_history(text.as_bytes()).unwrap()).unwrap()
     }
 
     fn row(id: i64, tx: i64, op: &str, key: i64, v: &str) -> Value {

@@ -1,7 +1,9 @@
 //! Histories: Jepsen operations, read one per line from EDN or JSON, and paired into transactions.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::BufRead;
+use std::sync::{Mutex, mpsc};
 
 use crate::edn::{self, Edn, kw, kw_map};
 
@@ -132,7 +134,7 @@ pub struct Op {
     /// Who performed it.
     pub process: Process,
     /// The function, such as `txn`.
-    pub f: String,
+    pub f: Cow<'static, str>,
     /// The value.
     pub value: OpValue,
     /// An error attached to a completion, if any.
@@ -180,21 +182,90 @@ impl std::error::Error for HistoryError {}
 
 /// Reads a history with one operation per line, each an EDN map (Jepsen's `history.edn`) or a
 /// JSON object (elle-cli style). Blank lines and `;` comments are skipped. Stops at the first
-/// malformed line and names it.
-pub fn read_history(reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
+/// malformed line and names it. Lines are read in order and parsed in batches on every core.
+pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
+    const BATCH: usize = 4096;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<(usize, usize, Vec<String>)>(workers * 2);
+    let batch_rx = Mutex::new(batch_rx);
+    let (batches, failure) = std::thread::scope(|scope| {
+        let batch_tx = batch_tx;
+        let (result_tx, result_rx) = mpsc::channel();
+        for _ in 0..workers {
+            let (batch_rx, result_tx) = (&batch_rx, result_tx.clone());
+            scope.spawn(move || {
+                while let Ok((seq, first_line, lines)) = batch_rx.lock().expect("batch lock").recv()
+                {
+                    let _ = result_tx.send((seq, parse_batch(first_line, &lines)));
+                }
+            });
+        }
+        drop(result_tx);
+        let (mut seq, mut line_no, mut lines) = (0, 0, Vec::with_capacity(BATCH));
+        let mut failure = None;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    line_no += 1;
+                    lines.push(line);
+                    if lines.len() == BATCH {
+                        let full = std::mem::replace(&mut lines, Vec::with_capacity(BATCH));
+                        let _ = batch_tx.send((seq, line_no + 1 - BATCH, full));
+                        seq += 1;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(HistoryError {
+                        line: line_no + 1,
+                        message: format!("cannot read: {e}"),
+                    });
+                    break;
+                }
+            }
+        }
+        if !lines.is_empty() {
+            let _ = batch_tx.send((seq, line_no + 1 - lines.len(), lines));
+            seq += 1;
+        }
+        drop(batch_tx);
+        let mut results: Vec<Option<Result<Vec<Op>, HistoryError>>> =
+            (0..seq).map(|_| None).collect();
+        for (i, result) in result_rx {
+            results[i] = Some(result);
+        }
+        (results, failure)
+    });
     let mut ops = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.map_err(|e| HistoryError {
-            line: line_no,
-            message: format!("cannot read: {e}"),
-        })?;
+    for batch in batches {
+        ops.extend(batch.expect("every batch is parsed")?);
+    }
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    for (i, op) in ops.iter_mut().enumerate() {
+        if op.index == UNNUMBERED {
+            op.index = i;
+        }
+    }
+    Ok(ops)
+}
+
+/// The index of an op whose line gave none, until its position is known.
+const UNNUMBERED: usize = usize::MAX;
+
+fn parse_batch(first_line: usize, lines: &[String]) -> Result<Vec<Op>, HistoryError> {
+    let mut ops = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with(';') {
             continue;
         }
-        let op = parse_op(trimmed, ops.len()).map_err(|message| HistoryError {
-            line: line_no,
+        let op = parse_op(trimmed, UNNUMBERED).map_err(|message| HistoryError {
+            line: first_line + i,
             message,
         })?;
         ops.push(op);
@@ -263,11 +334,10 @@ pub(crate) fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
         ),
         None => return Err("missing :process".into()),
     };
-    let f = map
-        .get("f")
-        .and_then(name_of)
-        .ok_or("missing :f")?
-        .to_owned();
+    let f: Cow<'static, str> = match map.get("f").and_then(name_of).ok_or("missing :f")? {
+        "txn" => Cow::Borrowed("txn"),
+        other => Cow::Owned(other.to_owned()),
+    };
     let index = match map.get("index") {
         Some(Edn::Int(i)) if *i >= 0 => *i as usize,
         Some(_) => return Err(":index must be a non-negative integer".into()),
@@ -393,11 +463,11 @@ impl Txn {
 /// Pairs each client invocation of `txn` with the next completion of the same process.
 /// Invocations that never complete become `Info`. A completion without an invocation, or a
 /// second invocation before a completion, is an error naming the op's index.
-pub fn pair_txns(ops: &[Op]) -> Result<Vec<Txn>, String> {
+pub fn pair_txns(ops: impl IntoIterator<Item = Op>) -> Result<Vec<Txn>, String> {
     let mut txns: Vec<Txn> = Vec::new();
-    let mut open: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    let mut open: rustc_hash::FxHashMap<i64, usize> = rustc_hash::FxHashMap::default();
     for op in ops {
-        let (Process::Client(process), OpValue::Txn(mops)) = (&op.process, &op.value) else {
+        let (Process::Client(process), OpValue::Txn(mops)) = (&op.process, op.value) else {
             continue;
         };
         if op.kind == OpType::Invoke {
@@ -416,7 +486,7 @@ pub fn pair_txns(ops: &[Op]) -> Result<Vec<Txn>, String> {
                 complete_index: None,
                 invoke_time: op.time,
                 complete_time: None,
-                mops: mops.clone(),
+                mops,
             });
         } else {
             let id = open.remove(process).ok_or_else(|| {
@@ -438,7 +508,7 @@ pub fn pair_txns(ops: &[Op]) -> Result<Vec<Txn>, String> {
                         txn.mops.len()
                     ));
                 }
-                txn.mops = mops.clone();
+                txn.mops = mops;
             }
         }
     }
@@ -471,7 +541,7 @@ mod tests {
             ])
         );
         assert_eq!(ops[2].process, Process::Named("nemesis".into()));
-        let txns = pair_txns(&ops).unwrap();
+        let txns = pair_txns(ops.clone()).unwrap();
         assert_eq!(txns.len(), 1);
         assert_eq!(txns[0].kind, OpType::Ok);
         assert_eq!(txns[0].complete_index, Some(1));
@@ -506,6 +576,6 @@ mod tests {
     fn pairing_rejects_orphans() {
         let ops =
             read_history(&b"{:index 0, :type :ok, :process 0, :f :txn, :value []}"[..]).unwrap();
-        assert!(pair_txns(&ops).unwrap_err().contains("completes nothing"));
+        assert!(pair_txns(ops).unwrap_err().contains("completes nothing"));
     }
 }

@@ -13,4 +13,5 @@ pub mod history;
 pub mod list_append;
 pub mod models;
 pub mod synth;
+pub mod txn_graph;
 pub mod verdict;

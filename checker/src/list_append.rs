@@ -2,17 +2,15 @@
 //! real-time order, non-cyclic anomalies, and cycles classified and explained.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::cycles::{Cycle, SPECS, Search, Searcher};
 use crate::edn::{Edn, kw, kw_map};
 use crate::graph::{Graph, GraphBuilder, Rels};
 use crate::history::{Mop, Op, OpType, Txn, pair_txns};
-use crate::models;
-use crate::verdict::Verdict;
+use crate::txn_graph::{self, Evidence};
+use crate::verdict::{Findings, Verdict};
 
 /// How to check.
 #[derive(Debug, Clone)]
@@ -34,19 +32,25 @@ impl Default for Options {
 
 /// Checks a list-append history.
 pub fn check(ops: &[Op], options: &Options) -> Verdict {
-    let txns = match pair_txns(ops) {
-        Ok(txns) => txns,
-        Err(message) => {
-            return Verdict::judge(
-                options.models.clone(),
-                BTreeMap::from([(
-                    "malformed-history".to_owned(),
-                    vec![kw_map([("message", Edn::Str(message))])],
-                )]),
-            );
-        }
-    };
-    check_txns(&txns, options)
+    check_paired(pair_txns(ops.iter().cloned()), options)
+}
+
+/// Checks a list-append history it may consume, which saves copying a large one.
+pub fn check_history(ops: Vec<Op>, options: &Options) -> Verdict {
+    check_paired(pair_txns(ops), options)
+}
+
+fn check_paired(txns: Result<Vec<Txn>, String>, options: &Options) -> Verdict {
+    match txns {
+        Ok(txns) => check_txns(&txns, options),
+        Err(message) => Verdict::judge(
+            options.models.clone(),
+            BTreeMap::from([(
+                "malformed-history".to_owned(),
+                vec![kw_map([("message", Edn::Str(message))])],
+            )]),
+        ),
+    }
 }
 
 /// Checks already-paired transactions.
@@ -62,18 +66,17 @@ pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
             );
         }
         let graph = analysis.graph();
-        analysis.cycles(&graph, options, &mut found);
+        let deadline = Instant::now() + options.cycle_search_timeout;
+        txn_graph::search_cycles(
+            txns,
+            &graph,
+            &options.models,
+            deadline,
+            &analysis,
+            &mut found,
+        );
     }
     Verdict::judge(options.models.clone(), found.0)
-}
-
-#[derive(Default)]
-struct Findings(BTreeMap<String, Vec<Edn>>);
-
-impl Findings {
-    fn add(&mut self, kind: &str, case: Edn) {
-        self.0.entry(kind.to_owned()).or_default().push(case);
-    }
 }
 
 /// Who appended a value: the transaction and the micro-op's position in it.
@@ -117,18 +120,16 @@ impl<'a> Analysis<'a> {
         let mut writers: FxHashMap<(i64, i64), Writer> = FxHashMap::default();
         let mut duplicated = false;
         for txn in txns {
-            let mut last_append: FxHashMap<i64, usize> = FxHashMap::default();
-            for (i, mop) in txn.mops.iter().enumerate() {
-                if let Mop::Append { key, .. } = mop {
-                    last_append.insert(*key, i);
-                }
-            }
             for (i, mop) in txn.mops.iter().enumerate() {
                 if let Mop::Append { key, value } = *mop {
+                    // Transactions are short: a scan beats a map here.
+                    let appends_later = txn.mops[i + 1..]
+                        .iter()
+                        .any(|m| matches!(m, Mop::Append { key: k, .. } if *k == key));
                     let writer = Writer {
                         txn: txn.id,
                         mop: i,
-                        last: last_append[&key] == i,
+                        last: !appends_later,
                     };
                     if let Some(previous) = writers.insert((key, value), writer) {
                         duplicated = true;
@@ -216,9 +217,9 @@ impl<'a> Analysis<'a> {
 
     /// A transaction's external reads: the first read of each key, before any append to it.
     fn external_reads(txn: &Txn) -> impl Iterator<Item = (usize, i64, &[i64])> {
-        let mut touched: FxHashSet<i64> = FxHashSet::default();
+        // Transactions are short: a scan beats a set here.
         txn.mops.iter().enumerate().filter_map(move |(i, mop)| {
-            let first = touched.insert(mop.key());
+            let first = !txn.mops[..i].iter().any(|m| m.key() == mop.key());
             match mop {
                 Mop::Read {
                     key,
@@ -337,6 +338,13 @@ impl<'a> Analysis<'a> {
 
     /// Reads inside a transaction must agree with its own earlier reads and appends.
     fn internal(&self, txn: &Txn, found: &mut Findings) {
+        // Only a read of a key the transaction touched before can disagree with it.
+        let rereads = txn.mops.iter().enumerate().any(|(i, m)| {
+            matches!(m, Mop::Read { .. }) && txn.mops[..i].iter().any(|p| p.key() == m.key())
+        });
+        if !rereads {
+            return;
+        }
         let mut state: FxHashMap<i64, (Option<Vec<i64>>, Vec<i64>)> = FxHashMap::default();
         for mop in &txn.mops {
             match mop {
@@ -407,126 +415,19 @@ impl<'a> Analysis<'a> {
                 }
             }
         }
-        self.order_edges(&mut builder);
-        builder.build(self.txns.len())
+        txn_graph::build(self.txns, builder)
     }
+}
 
-    /// Process order, and real-time order as a transitive reduction: each invocation gets edges
-    /// from the completed transactions not yet followed by another completed one.
-    fn order_edges(&self, builder: &mut GraphBuilder) {
-        let mut last_of_process: FxHashMap<i64, usize> = FxHashMap::default();
-        let mut events: Vec<(usize, usize, bool)> = Vec::with_capacity(self.txns.len() * 2);
-        for txn in self.txns.iter().filter(|t| t.kind != OpType::Fail) {
-            if let Some(prev) = last_of_process.insert(txn.process, txn.id) {
-                builder.add(prev, txn.id, Rels::PROCESS);
-            }
-            events.push((txn.invoke_index, txn.id, false));
-            if let (OpType::Ok, Some(done)) = (txn.kind, txn.complete_index) {
-                events.push((done, txn.id, true));
-            }
-        }
-        events.sort_unstable();
-        let mut frontier: Vec<usize> = Vec::new();
-        let mut predecessors: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-        for (_, id, completion) in events {
-            if completion {
-                let preds = predecessors.remove(&id).unwrap_or_default();
-                frontier.retain(|f| !preds.contains(f));
-                frontier.push(id);
-            } else {
-                for &f in &frontier {
-                    builder.add(f, id, Rels::REALTIME);
-                }
-                predecessors.insert(id, frontier.clone());
-            }
-        }
-    }
-
-    fn cycles(&self, graph: &Graph, options: &Options, found: &mut Findings) {
-        let forbidden = models::anomalies_prohibited_by(&options.models);
-        let specs: Vec<_> = SPECS
-            .iter()
-            .filter(|s| forbidden.contains(s.name))
-            .collect();
-        let mask = specs.iter().fold(Rels(0), |m, s| m.or(s.mask()));
-        let deadline = Instant::now() + options.cycle_search_timeout;
-        let mut searcher = Searcher::new(graph);
-        let failed: Vec<bool> = self.txns.iter().map(|t| t.kind == OpType::Fail).collect();
-        for component in graph.sccs(mask, |n| !failed[n]) {
-            let mut kinds: BTreeSet<String> = BTreeSet::new();
-            for spec in &specs {
-                match searcher.find(&component, spec, deadline) {
-                    Search::Found(cycle) => {
-                        let kind = cycle.classify();
-                        if kinds.insert(kind.clone()) {
-                            found.add(&kind, self.explain(&cycle, &kind));
-                        }
-                    }
-                    Search::None => {}
-                    Search::TimedOut => {
-                        found.add(
-                            "cycle-search-timeout",
-                            kw_map([
-                                ("anomaly-spec-type", kw(spec.name)),
-                                ("scc-size", Edn::Int(component.len() as i64)),
-                                (
-                                    "does-not-contain",
-                                    Edn::Vector(kinds.iter().map(|k| kw(k)).collect()),
-                                ),
-                            ]),
-                        );
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Explains a cycle as Elle does: each step with the evidence for it, then the contradiction.
-    fn explain(&self, cycle: &Cycle, kind: &str) -> Edn {
-        let n = cycle.nodes.len();
-        let mut steps = Vec::with_capacity(n);
-        let mut text = String::from("Let:\n");
-        for (i, &t) in cycle.nodes.iter().enumerate() {
-            let _ = writeln!(text, "  T{} = {}", i + 1, self.txns[t].to_edn());
-        }
-        text.push_str("\nThen:\n");
-        for i in 0..n {
-            let (a, b, rel) = (cycle.nodes[i], cycle.nodes[(i + 1) % n], cycle.rels[i]);
-            let (step, why) = self.explain_step(a, b, rel, i + 1, (i + 1) % n + 1);
-            let lead = if i + 1 == n { "However, " } else { "" };
-            let end = if i + 1 == n {
-                ": a contradiction!"
-            } else {
-                "."
-            };
-            let _ = writeln!(
-                text,
-                "  - {lead}T{} < T{}, because {why}{end}",
-                i + 1,
-                (i + 1) % n + 1
-            );
-            steps.push(step);
-        }
-        kw_map([
-            ("type", kw(kind)),
-            (
-                "cycle",
-                Edn::Vector(
-                    cycle
-                        .nodes
-                        .iter()
-                        .chain(cycle.nodes.first())
-                        .map(|&t| self.txns[t].to_edn())
-                        .collect(),
-                ),
-            ),
-            ("steps", Edn::Vector(steps)),
-            ("explanation", Edn::Str(text)),
-        ])
-    }
-
-    fn explain_step(&self, a: usize, b: usize, rel: Rels, na: usize, nb: usize) -> (Edn, String) {
+impl Evidence for Analysis<'_> {
+    fn data_step(
+        &self,
+        a: usize,
+        b: usize,
+        rel: Rels,
+        na: usize,
+        nb: usize,
+    ) -> Option<(Edn, String)> {
         let (ta, tb) = (&self.txns[a], &self.txns[b]);
         let step = |key: i64, value: Edn, value2: Edn| {
             kw_map([
@@ -547,10 +448,10 @@ impl<'a> Analysis<'a> {
                         && let Some(&next) = order.get(pos + 1)
                         && self.committed_writer(key, next) == Some(b)
                     {
-                        return (
+                        return Some((
                             step(key, Edn::Int(value), Edn::Int(next)),
                             format!("T{nb} appended {next} after T{na} appended {value} to {key}"),
-                        );
+                        ));
                     }
                 }
             }
@@ -559,10 +460,10 @@ impl<'a> Analysis<'a> {
                     if let Some(&last) = list.last()
                         && self.committed_writer(key, last) == Some(a)
                     {
-                        return (
+                        return Some((
                             step(key, Edn::Int(last), ints(list)),
                             format!("T{nb} observed T{na}'s append of {last} to key {key}"),
-                        );
+                        ));
                     }
                 }
             }
@@ -574,40 +475,18 @@ impl<'a> Analysis<'a> {
                         && self.committed_writer(key, order[list.len()]) == Some(b)
                     {
                         let next = order[list.len()];
-                        return (
+                        return Some((
                             step(key, ints(list), Edn::Int(next)),
                             format!(
                                 "T{na} read key {key} = {}, and T{nb} appended {next} after that version",
                                 ints(list)
                             ),
-                        );
+                        ));
                     }
                 }
             }
-            Rels::PROCESS => {
-                return (
-                    kw_map([("type", kw("process")), ("process", Edn::Int(ta.process))]),
-                    format!("process {} executed T{na} before T{nb}", ta.process),
-                );
-            }
-            _ => {
-                let done = ta.complete_index.unwrap_or(ta.invoke_index);
-                return (
-                    kw_map([
-                        ("type", kw("realtime")),
-                        ("a-complete-index", Edn::Int(done as i64)),
-                        ("b-invoke-index", Edn::Int(tb.invoke_index as i64)),
-                    ]),
-                    format!(
-                        "T{na} completed at index {done}, before the invocation of T{nb}, at index {}",
-                        tb.invoke_index
-                    ),
-                );
-            }
+            _ => {}
         }
-        (
-            kw_map([("type", kw(rel.name()))]),
-            format!("of a {} dependency", rel.name()),
-        )
+        None
     }
 }

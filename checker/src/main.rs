@@ -60,7 +60,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         models,
         cycle_search_timeout: Duration::from_secs_f64(args.cycle_search_timeout),
     };
-    let verdict = list_append::check(&ops, &options);
+    let verdict = list_append::check_history(ops, &options);
     let edn = verdict.to_edn();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&edn.to_json())?);

@@ -183,7 +183,7 @@ impl Injection {
 /// Plants `injection` in `ops`, starting the search for a place at a position chosen by
 /// `seed`. Returns false when the history offers no place for it.
 pub fn inject(ops: &mut Vec<Op>, injection: Injection, seed: u64) -> bool {
-    let Ok(txns) = pair_txns(ops) else {
+    let Ok(txns) = pair_txns(ops.iter().cloned()) else {
         return false;
     };
     if txns.is_empty() {

@@ -5,6 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::edn::{Edn, kw, kw_map};
 use crate::models;
 
+/// Cases found, by anomaly type, as a checker collects them.
+#[derive(Debug, Default)]
+pub struct Findings(pub BTreeMap<String, Vec<Edn>>);
+
+impl Findings {
+    /// Records one case of `kind`.
+    pub fn add(&mut self, kind: &str, case: Edn) {
+        self.0.entry(kind.to_owned()).or_default().push(case);
+    }
+}
+
 /// Jepsen's three-valued validity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validity {

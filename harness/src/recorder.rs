@@ -55,7 +55,7 @@ impl Recorder {
             time: self.start.elapsed().as_nanos() as i64,
             kind,
             process,
-            f: f.to_owned(),
+            f: f.to_owned().into(),
             value,
             error: error.map(Edn::Str),
         };

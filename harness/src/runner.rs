@@ -136,7 +136,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         results.push(("crud-queue", crud_edn));
     }
     if workload.synced() {
-        let convergence = match pair_txns(&ops) {
+        let convergence = match pair_txns(ops.iter().cloned()) {
             Ok(txns) => convergence::check(&txns, &finale.finals, finale.stalls.clone()),
             Err(e) => Verdict::of_findings(BTreeMap::from([(
                 "malformed-history".to_owned(),
@@ -385,7 +385,7 @@ fn check_crud_queues(ops: &[Op], nodes: &[String], finale: &Finale) -> (Validity
         .filter_map(|(name, state)| Some((name, state.as_ref()?)))
         .collect();
     let dumps = &finale.crud_dumps;
-    let txns = match pair_txns(ops) {
+    let txns = match pair_txns(ops.iter().cloned()) {
         Ok(t) => t,
         Err(e) => return (Validity::Unknown, kw_map([("error", Edn::Str(e))])),
     };
