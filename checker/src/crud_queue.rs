@@ -178,7 +178,7 @@ pub fn check(txns: &[Txn], queue: &[CrudTxn], final_state: &BTreeMap<i64, Vec<i6
                 .iter()
                 .filter_map(|m| match m {
                     Mop::Append { key, value } => Some((*key, *value)),
-                    Mop::Read { .. } => None,
+                    _ => None,
                 })
                 .collect();
             let mut got: Vec<(i64, i64)> = appended

@@ -86,19 +86,44 @@ pub enum Mop {
         /// The list read, in order.
         value: Option<Vec<i64>>,
     },
+    /// Write `value` to the register at `key` (rw-register).
+    Write {
+        /// The key.
+        key: i64,
+        /// The unique value written.
+        value: i64,
+    },
+    /// A completed read of the register at `key`: `None` is its initial nil (rw-register).
+    ReadRegister {
+        /// The key.
+        key: i64,
+        /// The value read.
+        value: Option<i64>,
+    },
 }
 
 impl Mop {
     /// The key this micro-op touches.
     pub fn key(&self) -> i64 {
         match self {
-            Mop::Append { key, .. } | Mop::Read { key, .. } => *key,
+            Mop::Append { key, .. }
+            | Mop::Read { key, .. }
+            | Mop::Write { key, .. }
+            | Mop::ReadRegister { key, .. } => *key,
         }
     }
 
-    /// Renders as Elle does: `[:append 3 17]` or `[:r 5 [1 2]]`.
+    /// Renders as Elle does: `[:append 3 17]`, `[:r 5 [1 2]]`, `[:w 3 4]`, `[:r 3 4]`.
     pub fn to_edn(&self) -> Edn {
         match self {
+            Mop::Write { key, value } => {
+                Edn::Vector(vec![kw("w"), Edn::Int(*key), Edn::Int(*value)])
+            }
+            Mop::ReadRegister { key, value } => Edn::Vector(vec![
+                kw("r"),
+                Edn::Int(*key),
+                value.map_or(Edn::Nil, Edn::Int),
+            ]),
             Mop::Append { key, value } => {
                 Edn::Vector(vec![kw("append"), Edn::Int(*key), Edn::Int(*value)])
             }
@@ -396,27 +421,35 @@ fn parse_mops(value: &Edn, kind: OpType) -> Result<Vec<Mop>, String> {
                     key,
                     value: int_of(v, "an appended value")?,
                 }),
-                Some("r") => {
-                    let list = match v {
-                        Edn::Nil => None,
-                        other => Some(
+                Some("w") => Ok(Mop::Write {
+                    key,
+                    value: int_of(v, "a written value")?,
+                }),
+                // A completed read of nil is a register's initial state; in an invocation, nil
+                // is the value not yet read.
+                Some("r") => match v {
+                    Edn::Nil if kind == OpType::Ok => Ok(Mop::ReadRegister { key, value: None }),
+                    Edn::Nil => Ok(Mop::Read { key, value: None }),
+                    Edn::Int(value) => Ok(Mop::ReadRegister {
+                        key,
+                        value: Some(*value),
+                    }),
+                    other => Ok(Mop::Read {
+                        key,
+                        value: Some(
                             other
                                 .as_seq()
                                 .ok_or_else(|| {
-                                    format!("a read must be a list or nil, not {other}")
+                                    format!("a read must be a list, an integer or nil, not {other}")
                                 })?
                                 .iter()
                                 .map(|e| int_of(e, "a list element"))
                                 .collect::<Result<Vec<_>, _>>()?,
                         ),
-                    };
-                    if kind == OpType::Ok && list.is_none() {
-                        return Err(format!("an ok read of key {key} has no value"));
-                    }
-                    Ok(Mop::Read { key, value: list })
-                }
+                    }),
+                },
                 _ => Err(format!(
-                    "unknown micro-op function {f}; expected append or r"
+                    "unknown micro-op function {f}; expected append, w or r"
                 )),
             }
         })

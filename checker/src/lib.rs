@@ -12,6 +12,7 @@ pub mod graph;
 pub mod history;
 pub mod list_append;
 pub mod models;
+pub mod rw_register;
 pub mod synth;
 pub mod txn_graph;
 pub mod verdict;

@@ -56,6 +56,23 @@ fn check_paired(txns: Result<Vec<Txn>, String>, options: &Options) -> Verdict {
 /// Checks already-paired transactions.
 pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
     let mut found = Findings::default();
+    let register = txns
+        .iter()
+        .flat_map(|t| &t.mops)
+        .find(|m| matches!(m, Mop::Write { .. } | Mop::ReadRegister { .. }));
+    if let Some(mop) = register {
+        found.add(
+            "malformed-history",
+            kw_map([(
+                "message",
+                Edn::Str(format!(
+                    "{} is a register micro-op, not list-append: check it with the rw-register model",
+                    mop.to_edn()
+                )),
+            )]),
+        );
+        return Verdict::judge(options.models.clone(), found.0);
+    }
     let analysis = Analysis::new(txns, &mut found);
     if let Some(analysis) = analysis {
         analysis.non_cyclic(&mut found);
@@ -381,7 +398,7 @@ impl<'a> Analysis<'a> {
                     *base = Some(list.clone());
                     appended.clear();
                 }
-                Mop::Read { value: None, .. } => {}
+                _ => {}
             }
         }
     }

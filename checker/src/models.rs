@@ -165,6 +165,7 @@ pub const UNKNOWN_ANOMALIES: &[&str] = &[
     "cycle-search-timeout",
     "empty-transaction-graph",
     "duplicate-appends",
+    "duplicate-writes",
     "malformed-history",
     "missing-final-read",
 ];

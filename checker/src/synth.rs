@@ -25,6 +25,8 @@ pub struct Params {
     pub info_percent: u64,
     /// The seed.
     pub seed: u64,
+    /// Registers (writes and reads of single values, rw-register) instead of lists.
+    pub registers: bool,
 }
 
 impl Default for Params {
@@ -38,6 +40,7 @@ impl Default for Params {
             fail_percent: 2,
             info_percent: 1,
             seed: 0,
+            registers: false,
         }
     }
 }
@@ -63,6 +66,7 @@ pub fn serial_history(p: &Params) -> Vec<Op> {
     let mut rng = Rng::new(p.seed);
     let processes = p.processes.max(1);
     let mut state: FxHashMap<i64, Vec<i64>> = FxHashMap::default();
+    let mut registers: FxHashMap<i64, i64> = FxHashMap::default();
     let mut active: Vec<(i64, usize)> = (0..p.active_keys.max(1) as i64).map(|k| (k, 0)).collect();
     let mut next_key = active.len() as i64;
     let mut next_value = 0i64;
@@ -101,9 +105,16 @@ pub fn serial_history(p: &Params) -> Vec<Op> {
                             active[a] = (next_key, 0);
                             next_key += 1;
                         }
-                        Mop::Append {
-                            key,
-                            value: next_value,
+                        if p.registers {
+                            Mop::Write {
+                                key,
+                                value: next_value,
+                            }
+                        } else {
+                            Mop::Append {
+                                key,
+                                value: next_value,
+                            }
                         }
                     })
                     .collect();
@@ -127,7 +138,17 @@ pub fn serial_history(p: &Params) -> Vec<Op> {
                             state.entry(key).or_default().push(value);
                             mop.clone()
                         }
-                        Mop::Read { key, .. } => Mop::Read {
+                        Mop::Write { key, value } => {
+                            registers.insert(key, value);
+                            mop.clone()
+                        }
+                        Mop::Read { key, .. } | Mop::ReadRegister { key, .. } if p.registers => {
+                            Mop::ReadRegister {
+                                key,
+                                value: registers.get(&key).copied(),
+                            }
+                        }
+                        Mop::Read { key, .. } | Mop::ReadRegister { key, .. } => Mop::Read {
                             key,
                             value: Some(state.get(&key).cloned().unwrap_or_default()),
                         },
@@ -212,7 +233,7 @@ pub fn inject(ops: &mut Vec<Op>, injection: Injection, seed: u64) -> bool {
                                 *seen.entry((*key, *v)).or_default() += 1;
                             }
                         }
-                        Mop::Read { value: None, .. } => {}
+                        _ => {}
                     }
                 }
             }

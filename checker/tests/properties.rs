@@ -37,6 +37,7 @@ fn params() -> impl Strategy<Value = Params> {
                 fail_percent: fail,
                 info_percent: info,
                 seed,
+                registers: false,
             },
         )
 }

@@ -94,6 +94,9 @@ fn to_endpoint_mop(mop: &Mop) -> txn::Mop {
     match *mop {
         Mop::Append { key, value } => txn::Mop::Append { k: key, v: value },
         Mop::Read { key, .. } => txn::Mop::Read { k: key, v: None },
+        Mop::Write { .. } | Mop::ReadRegister { .. } => {
+            unreachable!("the list-append generator makes no register micro-ops")
+        }
     }
 }
 

@@ -27,6 +27,8 @@ fn to_json(mop: &Mop) -> Value {
     match mop {
         Mop::Append { key, value } => json!({"f": "append", "k": key, "v": value}),
         Mop::Read { key, value } => json!({"f": "r", "k": key, "v": value}),
+        Mop::Write { key, value } => json!({"f": "w", "k": key, "v": value}),
+        Mop::ReadRegister { key, value } => json!({"f": "r", "k": key, "v": value}),
     }
 }
 
