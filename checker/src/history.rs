@@ -209,38 +209,40 @@ impl std::error::Error for HistoryError {}
 /// JSON object (elle-cli style). Blank lines and `;` comments are skipped. Stops at the first
 /// malformed line and names it. Lines are read in order and parsed in batches on every core.
 pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
-    const BATCH: usize = 4096;
+    /// Bytes of whole lines per batch: one allocation each, however short the lines.
+    const CHUNK: usize = 4 << 20;
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<(usize, usize, Vec<String>)>(workers * 2);
-    let batch_rx = Mutex::new(batch_rx);
-    let (batches, failure) = std::thread::scope(|scope| {
-        let batch_tx = batch_tx;
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(usize, usize, Vec<u8>)>(workers * 2);
+    let chunk_rx = Mutex::new(chunk_rx);
+    let (chunks, failure) = std::thread::scope(|scope| {
+        let chunk_tx = chunk_tx;
         let (result_tx, result_rx) = mpsc::channel();
         for _ in 0..workers {
-            let (batch_rx, result_tx) = (&batch_rx, result_tx.clone());
+            let (chunk_rx, result_tx) = (&chunk_rx, result_tx.clone());
             scope.spawn(move || {
-                while let Ok((seq, first_line, lines)) = batch_rx.lock().expect("batch lock").recv()
+                while let Ok((seq, first_line, bytes)) = chunk_rx.lock().expect("chunk lock").recv()
                 {
-                    let _ = result_tx.send((seq, parse_batch(first_line, &lines)));
+                    let _ = result_tx.send((seq, parse_chunk(first_line, &bytes)));
                 }
             });
         }
         drop(result_tx);
-        let (mut seq, mut line_no, mut lines) = (0, 0, Vec::with_capacity(BATCH));
+        let (mut seq, mut line_no, mut first_line) = (0, 0, 1);
+        let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
         let mut failure = None;
         loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
+            match reader.read_until(b'\n', &mut chunk) {
                 Ok(0) => break,
                 Ok(_) => {
                     line_no += 1;
-                    lines.push(line);
-                    if lines.len() == BATCH {
-                        let full = std::mem::replace(&mut lines, Vec::with_capacity(BATCH));
-                        let _ = batch_tx.send((seq, line_no + 1 - BATCH, full));
+                    if chunk.len() >= CHUNK {
+                        let full =
+                            std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + (64 << 10)));
+                        let _ = chunk_tx.send((seq, first_line, full));
                         seq += 1;
+                        first_line = line_no + 1;
                     }
                 }
                 Err(e) => {
@@ -252,11 +254,11 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
                 }
             }
         }
-        if !lines.is_empty() {
-            let _ = batch_tx.send((seq, line_no + 1 - lines.len(), lines));
+        if !chunk.is_empty() {
+            let _ = chunk_tx.send((seq, first_line, chunk));
             seq += 1;
         }
-        drop(batch_tx);
+        drop(chunk_tx);
         let mut results: Vec<Option<Result<Vec<Op>, HistoryError>>> =
             (0..seq).map(|_| None).collect();
         for (i, result) in result_rx {
@@ -265,8 +267,8 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
         (results, failure)
     });
     let mut ops = Vec::new();
-    for batch in batches {
-        ops.extend(batch.expect("every batch is parsed")?);
+    for chunk in chunks {
+        ops.extend(chunk.expect("every chunk is parsed")?);
     }
     if let Some(failure) = failure {
         return Err(failure);
@@ -282,18 +284,19 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
 /// The index of an op whose line gave none, until its position is known.
 const UNNUMBERED: usize = usize::MAX;
 
-fn parse_batch(first_line: usize, lines: &[String]) -> Result<Vec<Op>, HistoryError> {
-    let mut ops = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
+fn parse_chunk(first_line: usize, bytes: &[u8]) -> Result<Vec<Op>, HistoryError> {
+    let mut ops = Vec::with_capacity(bytes.len() / 128);
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let error = |message: String| HistoryError {
+            line: first_line + i,
+            message,
+        };
+        let line = std::str::from_utf8(line).map_err(|e| error(format!("not UTF-8: {e}")))?;
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with(';') {
             continue;
         }
-        let op = parse_op(trimmed, UNNUMBERED).map_err(|message| HistoryError {
-            line: first_line + i,
-            message,
-        })?;
-        ops.push(op);
+        ops.push(parse_op(trimmed, UNNUMBERED).map_err(error)?);
     }
     Ok(ops)
 }

@@ -75,14 +75,26 @@ pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
     }
     let analysis = Analysis::new(txns, &mut found);
     if let Some(analysis) = analysis {
-        analysis.non_cyclic(&mut found);
+        // The non-cyclic checks and the graph only read the analysis: build them side by side.
+        let (non_cyclic, graph) = std::thread::scope(|scope| {
+            let checks = scope.spawn(|| {
+                let mut found = Findings::default();
+                analysis.non_cyclic(&mut found);
+                found
+            });
+            let graph = analysis.graph();
+            (
+                checks.join().expect("the non-cyclic checks panicked"),
+                graph,
+            )
+        });
+        found.merge(non_cyclic);
         if txns.iter().all(|t| t.kind != OpType::Ok) {
             found.add(
                 "empty-transaction-graph",
                 kw_map([("ok-count", Edn::Int(0))]),
             );
         }
-        let graph = analysis.graph();
         let deadline = Instant::now() + options.cycle_search_timeout;
         txn_graph::search_cycles(
             txns,

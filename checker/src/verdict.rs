@@ -14,6 +14,13 @@ impl Findings {
     pub fn add(&mut self, kind: &str, case: Edn) {
         self.0.entry(kind.to_owned()).or_default().push(case);
     }
+
+    /// Adds everything `other` found.
+    pub fn merge(&mut self, other: Findings) {
+        for (kind, cases) in other.0 {
+            self.0.entry(kind).or_default().extend(cases);
+        }
+    }
 }
 
 /// Jepsen's three-valued validity.
