@@ -218,10 +218,6 @@ fn measure(which: &str, path: &Path) -> anyhow::Result<()> {
         OURS => {
             let file = std::io::BufReader::new(std::fs::File::open(path)?);
             let ops = read_history(file)?;
-            eprintln!(
-                "    (ours: reading took {:.3} s)",
-                started.elapsed().as_secs_f64()
-            );
             let verdict = list_append::check_history(ops, &Options::default());
             let types: Vec<&str> = verdict.anomaly_types().collect();
             (verdict.valid.to_edn().to_string(), types.join(","))

@@ -6,6 +6,7 @@ mod client;
 mod generator;
 mod interrupt;
 mod log;
+mod nemesis;
 mod nodes;
 mod options;
 mod postgres;

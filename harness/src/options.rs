@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use crate::nemesis::{Fault, NemesisSpec};
 use crate::workload::Workload;
 
 /// How many workers: a number, or `Nn` for N per node.
@@ -95,6 +96,13 @@ pub struct TestOptions {
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Faults: kill, pause, stop-start, disconnect-orderly, disconnect-random, upload-queue
+    /// (an observer), all, none.
+    #[arg(long, default_value = "none")]
+    pub nemesis: NemesisSpec,
+    /// Seconds between the start and the end of a fault, and between faults (jittered).
+    #[arg(long, default_value_t = 10.0)]
+    pub nemesis_interval: f64,
     /// Synced workloads: how to reach the service and PostgreSQL.
     #[command(flatten)]
     pub sync: SyncFlags,
@@ -185,8 +193,19 @@ impl TestOptions {
                 .endpoint_args()
                 .map_err(|m| anyhow::anyhow!("{} syncs: {m}", self.workload.name()))?;
         }
+        if !(self.nemesis_interval > 0.0 && self.nemesis_interval.is_finite()) {
+            bail!("--nemesis-interval must be a positive number of seconds");
+        }
+        self.nemesis()
+            .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         self.models()?;
         Ok(())
+    }
+
+    /// The faults to inject, and whether to observe upload queues.
+    pub fn nemesis(&self) -> Result<(Vec<Fault>, bool), String> {
+        let powersync = self.workload.backend() == "powersync";
+        self.nemesis.resolve(self.workload.synced(), powersync)
     }
 
     /// The consistency models to check.
@@ -222,6 +241,14 @@ impl TestOptions {
             "max-txn-length": self.max_txn_length,
             "op-timeout": self.op_timeout,
             "seed": self.seed,
+            "nemesis": self.nemesis().map(|(faults, observe)| {
+                let mut names: Vec<&str> = faults.iter().map(|f| f.name()).collect();
+                if observe {
+                    names.push("upload-queue");
+                }
+                names
+            }).unwrap_or_default(),
+            "nemesis-interval": self.nemesis_interval,
         })
     }
 }

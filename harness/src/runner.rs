@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -21,6 +21,7 @@ use crate::client::{Client, Completion};
 use crate::generator::ListAppendGenerator;
 use crate::interrupt;
 use crate::log::Log;
+use crate::nemesis::{self, Control, Nemesis};
 use crate::nodes::Node;
 use crate::options::TestOptions;
 use crate::postgres;
@@ -59,6 +60,12 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         nodes.push(node);
     }
 
+    let nodes: Vec<Mutex<Node>> = nodes.into_iter().map(Mutex::new).collect();
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| n.lock().expect("node lock").address.clone())
+        .collect();
+    let (faults, observe_queues) = options.nemesis().map_err(anyhow::Error::msg)?;
     let concurrency = options.concurrency.resolve(nodes.len());
     let generator = Mutex::new(ListAppendGenerator::new(
         options.seed,
@@ -69,20 +76,43 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     let next_slot = Mutex::new(Instant::now());
     let end = Instant::now() + Duration::from_secs_f64(options.time_limit);
     let highest_process = AtomicI64::new(concurrency as i64 - 1);
+    let observing_done = AtomicBool::new(false);
     log.info(format!(
-        "{} workers on {} node(s), {} txn/s for {} s",
+        "{} workers on {} node(s), {} txn/s for {} s; nemesis: {}",
         concurrency,
         nodes.len(),
         options.rate,
-        options.time_limit
+        options.time_limit,
+        if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     ));
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    let finale = std::thread::scope(|scope| -> anyhow::Result<Finale> {
+        let (control, orders) = mpsc::channel();
+        let nemesis = Nemesis {
+            nodes: &nodes,
+            faults,
+            interval: Duration::from_secs_f64(options.nemesis_interval),
+            recorder: &recorder,
+            log: &log,
+            rng: nemesis::rng(options.seed),
+        };
+        let nemesis = scope.spawn(move || nemesis.run(orders));
+        let observer = observe_queues.then(|| {
+            scope.spawn(|| nemesis::observe_upload_queues(&nodes, &recorder, &observing_done))
+        });
         let workers: Vec<_> = (0..concurrency)
             .map(|w| {
                 let worker = Worker {
                     id: w,
                     concurrency,
-                    client: Client::new(&nodes[w % nodes.len()].address, options.op_timeout()),
+                    client: Client::new(&addresses[w % addresses.len()], options.op_timeout()),
                     recorder: &recorder,
                     generator: &generator,
                     next_slot: &next_slot,
@@ -97,22 +127,29 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         for handle in workers {
             handle.join().expect("worker panicked")?;
         }
-        Ok(())
+        observing_done.store(true, Ordering::SeqCst);
+        if let Some(observer) = observer {
+            observer.join().expect("observer panicked")?;
+        }
+        let (healed, wait_healed) = mpsc::channel();
+        if control.send(Control::Heal(healed)).is_ok() {
+            let _ = wait_healed.recv();
+        }
+        let finale = if interrupt::interrupted() {
+            log.info("interrupted: skipping the final phase; the history so far is kept");
+            Finale::default()
+        } else {
+            let keys = generator.lock().expect("generator lock").keys().to_vec();
+            let next_process = highest_process.load(Ordering::SeqCst) + 1;
+            final_phase(options, &nodes, &recorder, &log, next_process, &keys)?
+        };
+        for node in &nodes {
+            node.lock().expect("node lock").stop()?;
+        }
+        let _ = control.send(Control::Exit);
+        nemesis.join().expect("nemesis panicked")?;
+        Ok(finale)
     })?;
-    if interrupt::interrupted() {
-        log.info("interrupted: skipping the final phase; the history so far is kept");
-    }
-
-    let keys = generator.lock().expect("generator lock").keys().to_vec();
-    let next_process = highest_process.load(Ordering::SeqCst) + 1;
-    let finale = if interrupt::interrupted() {
-        Finale::default()
-    } else {
-        final_phase(options, &nodes, &recorder, &log, next_process, &keys)?
-    };
-    for node in &mut nodes {
-        node.stop()?;
-    }
     drop(nodes);
     recorder.sync()?;
 
@@ -283,7 +320,7 @@ struct Finale {
 /// PostgreSQL's; for local PowerSync nodes, their upload queue.
 fn final_phase(
     options: &TestOptions,
-    nodes: &[Node],
+    nodes: &[Mutex<Node>],
     recorder: &Recorder,
     log: &Log,
     first_process: i64,
@@ -294,6 +331,7 @@ fn final_phase(
     let wait_ms = (options.sync.quiesce_timeout * 1000.0) as u64;
     let mut process = first_process;
     for node in nodes {
+        let node = node.lock().expect("node lock");
         let client = Client::new(
             &node.address,
             Duration::from_secs_f64(options.sync.quiesce_timeout + 30.0),

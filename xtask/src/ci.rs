@@ -16,6 +16,7 @@ const STEPS: &[&str] = &[
     "tests",
     "sqlite3-local",
     "powersync-local",
+    "faults",
     "powersync-single",
 ];
 
@@ -85,6 +86,25 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
         }
         "sqlite3-local" => workload(sh, name, &["--rate", "200", "--concurrency", "4"])?,
         "powersync-local" => workload(sh, name, &["--rate", "150", "--concurrency", "4"])?,
+        "faults" => {
+            // Every fault that needs no sync service, on real endpoints: acknowledged commits
+            // must survive SIGKILL, and the upload queue must stay exact across crashes.
+            let faults = [
+                "--nemesis",
+                "kill,pause,stop-start",
+                "--nemesis-interval",
+                "1.5",
+            ];
+            let rate = ["--rate", "100", "--concurrency", "4"];
+            workload(sh, "sqlite3-local", &[&faults[..], &rate[..]].concat())?;
+            let observed = [
+                "--nemesis",
+                "kill,pause,stop-start,upload-queue",
+                "--nemesis-interval",
+                "1.5",
+            ];
+            workload(sh, "powersync-local", &[&observed[..], &rate[..]].concat())?;
+        }
         "powersync-single" => {
             if let Err(why) = service::Runner::find(sh) {
                 return Ok(Outcome::Skipped(format!(
