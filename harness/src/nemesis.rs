@@ -320,7 +320,7 @@ pub fn observe_upload_queues(
 
 /// Seeds the nemesis's randomness from the run's seed.
 pub fn rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_73)
+    StdRng::seed_from_u64(seed ^ 0x006e_656d_6573_6973)
 }
 
 #[cfg(test)]
