@@ -140,6 +140,22 @@ pub struct Change {
     pub id: String,
     /// The columns written.
     pub data: Map<String, Value>,
+    /// The row's columns before the change (PATCH), when tracked.
+    pub previous: Option<Map<String, Value>>,
+}
+
+/// The elements a list-append change added: `new` minus the `old` prefix, comma-separated;
+/// `None` when `new` does not extend `old` (then the value is written as given).
+fn appended_suffix<'a>(old: &str, new: &'a str) -> Option<&'a str> {
+    if old.is_empty() {
+        return Some(new);
+    }
+    let rest = new.strip_prefix(old)?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix(',')
+    }
 }
 
 /// What applying a CRUD transaction did.
@@ -256,23 +272,53 @@ async fn apply_once(
         let v = change.data.get("v").and_then(Value::as_str);
         match change.op {
             ChangeOp::Put => {
+                // A row new to this client: another client may have created it meanwhile, so
+                // append to whatever is there.
                 tx.execute(
                     &format!(
                         "INSERT INTO {TABLE} (id, k, v) VALUES ($1, $2, $3)
-                         ON CONFLICT (id) DO UPDATE SET k = EXCLUDED.k, v = EXCLUDED.v"
+                         ON CONFLICT (id) DO UPDATE SET k = EXCLUDED.k, v = CASE
+                           WHEN {TABLE}.v = '' THEN EXCLUDED.v
+                           WHEN EXCLUDED.v = '' THEN {TABLE}.v
+                           ELSE {TABLE}.v || ',' || EXCLUDED.v END"
                     ),
                     &[&change.id, &k.unwrap_or_default(), &v.unwrap_or_default()],
                 )
                 .await?;
             }
             ChangeOp::Patch => {
-                tx.execute(
-                    &format!(
-                        "UPDATE {TABLE} SET k = COALESCE($2, k), v = COALESCE($3, v) WHERE id = $1"
-                    ),
-                    &[&change.id, &k, &v],
-                )
-                .await?;
+                let old = change
+                    .previous
+                    .as_ref()
+                    .and_then(|p| p.get("v"))
+                    .and_then(Value::as_str);
+                match (old, v) {
+                    (Some(old), Some(new)) if appended_suffix(old, new).is_some() => {
+                        let suffix = appended_suffix(old, new).unwrap_or_default();
+                        if !suffix.is_empty() {
+                            tx.execute(
+                                &format!(
+                                    "UPDATE {TABLE} SET v = CASE WHEN v = '' THEN $2 ELSE v || ',' || $2 END WHERE id = $1"
+                                ),
+                                &[&change.id, &suffix],
+                            )
+                            .await?;
+                        }
+                    }
+                    _ => {
+                        if old.is_some() {
+                            log::warn!(
+                                "PATCH of {} does not extend its previous value; writing it as given",
+                                change.id
+                            );
+                        }
+                        tx.execute(
+                            &format!("UPDATE {TABLE} SET k = COALESCE($2, k), v = COALESCE($3, v) WHERE id = $1"),
+                            &[&change.id, &k, &v],
+                        )
+                        .await?;
+                    }
+                }
             }
             ChangeOp::Delete => {
                 tx.execute(&format!("DELETE FROM {TABLE} WHERE id = $1"), &[&change.id])
@@ -315,6 +361,7 @@ impl MutationUploader for Uploader {
                     table: e.table.clone(),
                     id: e.id.clone(),
                     data: e.data.clone().unwrap_or_default(),
+                    previous: e.previous_values.clone(),
                 })
                 .collect();
             if let Some(other) = changes.iter().find(|c| c.table != TABLE) {
@@ -358,6 +405,15 @@ impl std::error::Error for UploadError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_what_was_appended() {
+        assert_eq!(appended_suffix("", "1,2"), Some("1,2"));
+        assert_eq!(appended_suffix("1", "1,2,3"), Some("2,3"));
+        assert_eq!(appended_suffix("1,2", "1,2"), Some(""));
+        assert_eq!(appended_suffix("1", "12"), None);
+        assert_eq!(appended_suffix("1,2", "1"), None);
+    }
 
     #[test]
     fn converts_base64url_keys() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use powersync::env::PowerSyncEnvironment;
-use powersync::schema::{Column, Schema, Table};
+use powersync::schema::{Column, Schema, Table, TrackPreviousValues};
 use powersync::{
     CheckpointMode, ConnectionPool, PowerSyncDatabase, RequestsCheckpointMode, SyncOptions,
 };
@@ -25,10 +25,12 @@ pub struct SdkBackend {
 /// The client-side schema: the list-append table (the SDK adds `id`).
 pub fn schema() -> Schema {
     let mut schema = Schema::default();
+    // Previous values let the uploader apply what a transaction appended, not overwrite
+    // what other clients appended meanwhile.
     schema.tables.push(Table::create(
         TABLE,
         vec![Column::integer("k"), Column::text("v")],
-        |_| {},
+        |table| table.options.track_previous_values = Some(TrackPreviousValues::all()),
     ));
     schema
 }

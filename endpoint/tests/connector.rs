@@ -37,6 +37,7 @@ fn change(op: ChangeOp, id: &str, data: Value) -> Change {
         table: "lists".into(),
         id: id.into(),
         data,
+        previous: None,
     }
 }
 
@@ -159,10 +160,37 @@ async fn returns_errors_it_cannot_retry() {
         table: "lists".into(),
         id: unique("bad"),
         data: Map::new(),
+        previous: None,
     }];
     // No such server: the error comes back for the SDK to retry later.
     let broken = PostgresApplier::new(&url.replace("powersync_test", "no_such_database"));
     assert!(broken.apply("c", 1, &changes).await.is_err());
     // A well-formed transaction still applies through the healthy applier.
     assert!(applier.apply(&unique("client"), 1, &changes).await.is_ok());
+}
+
+#[tokio::test]
+async fn applies_appends_not_whole_lists() {
+    let Some(url) = database() else { return };
+    let applier = PostgresApplier::new(&url);
+    let client = connect(&url).await;
+    let (patched, put) = (unique("appended"), unique("created-twice"));
+    // Another client appended 9 after this one last synced [1].
+    client
+        .execute(
+            "INSERT INTO lists (id, k, v) VALUES ($1, 1, '1,9'), ($2, 2, '7')",
+            &[&patched, &put],
+        )
+        .await
+        .unwrap();
+    let mut patch = change(ChangeOp::Patch, &patched, json!({"v": "1,2,3"}));
+    patch.previous = Some(json!({"v": "1"}).as_object().unwrap().clone());
+    // This client created key 2 before it saw the other client's row.
+    let create = change(ChangeOp::Put, &put, json!({"k": 2, "v": "8"}));
+    applier
+        .apply(&unique("client"), 1, &[patch, create])
+        .await
+        .unwrap();
+    assert_eq!(row(&client, &patched).await, Some((1, "1,9,2,3".into())));
+    assert_eq!(row(&client, &put).await, Some((2, "7,8".into())));
 }
