@@ -3,6 +3,7 @@
 //! Read a history with [`history::read_history`], check it with [`list_append::check`], and
 //! render the [`verdict::Verdict`] as Elle's result map with [`verdict::Verdict::to_edn`].
 
+pub mod causal;
 pub mod convergence;
 pub mod crud_queue;
 pub mod cycles;

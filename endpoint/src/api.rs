@@ -115,7 +115,7 @@ fn internal(e: anyhow::Error) -> Reply {
 async fn status(State(app): State<Arc<App>>) -> Reply {
     match &app.backend {
         Backend::Sdk(sdk) => Reply(StatusCode::OK, sdk.status()),
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/status"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/status"),
     }
 }
 
@@ -125,7 +125,7 @@ async fn upload_queue_count(State(app): State<Arc<App>>) -> Reply {
             .upload_queue()
             .await
             .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/upload-queue-count"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/upload-queue-count"),
     }
 }
 
@@ -135,7 +135,7 @@ async fn crud(State(app): State<Arc<App>>) -> Reply {
             .crud()
             .await
             .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/crud"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/crud"),
     }
 }
 
@@ -168,7 +168,7 @@ async fn connect(State(app): State<Arc<App>>) -> Reply {
         Backend::Sdk(sdk) => {
             sdk_result(sdk.connect().await.map(|()| json!({ "connecting": true })))
         }
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/connect"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/connect"),
     }
 }
 
@@ -179,7 +179,7 @@ async fn disconnect(State(app): State<Arc<App>>) -> Reply {
                 .await
                 .map(|()| json!({ "connected": false })),
         ),
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/disconnect"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/disconnect"),
     }
 }
 
@@ -189,7 +189,7 @@ async fn upload_queue_wait(State(app): State<Arc<App>>, Query(wait): Query<Wait>
             .wait_upload_queue_empty(wait.timeout())
             .await
             .map_or_else(stalled, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/upload-queue-wait"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/upload-queue-wait"),
     }
 }
 
@@ -199,6 +199,6 @@ async fn downloading_wait(State(app): State<Arc<App>>, Query(wait): Query<Wait>)
             .wait_downloaded(wait.timeout())
             .await
             .map_or_else(stalled, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) => sdk_only(&app, "/db-api/downloading-wait"),
+        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/downloading-wait"),
     }
 }

@@ -1,5 +1,6 @@
 //! The backends a node can run transactions on.
 
+use crate::postgres::PostgresBackend;
 use crate::sdk::SdkBackend;
 use crate::sqlite::SqliteBackend;
 use crate::txn::{Mop, TxnError};
@@ -10,6 +11,8 @@ pub enum Backend {
     Sqlite(SqliteBackend),
     /// SQLite managed by the PowerSync SDK.
     Sdk(SdkBackend),
+    /// PostgreSQL directly.
+    Postgres(PostgresBackend),
 }
 
 impl Backend {
@@ -18,6 +21,7 @@ impl Backend {
         match self {
             Backend::Sqlite(_) => "sqlite3",
             Backend::Sdk(_) => "powersync",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
@@ -26,6 +30,7 @@ impl Backend {
         match self {
             Backend::Sqlite(b) => tokio::task::block_in_place(|| b.run(mops)),
             Backend::Sdk(b) => b.run(mops).await,
+            Backend::Postgres(b) => b.run(mops).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod backend;
 pub mod connector;
+pub mod postgres;
 pub mod sdk;
 pub mod sqlite;
 pub mod txn;

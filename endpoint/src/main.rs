@@ -9,15 +9,17 @@ use clap::{Parser, ValueEnum};
 
 use endpoint::backend::Backend;
 use endpoint::connector::SyncConfig;
-use endpoint::{api, sdk, sqlite};
+use endpoint::{api, postgres, sdk, sqlite};
 
 /// Which backend runs the transactions.
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendKind {
     /// Plain SQLite (rusqlite, bundled SQLite).
     Sqlite3,
-    /// The PowerSync Rust SDK, local only.
+    /// The PowerSync Rust SDK: local only, or synced with --sync-url.
     Powersync,
+    /// PostgreSQL directly (--postgres-url).
+    Postgres,
 }
 
 /// One test node.
@@ -27,9 +29,9 @@ struct Args {
     /// The backend.
     #[arg(long, value_enum)]
     backend: BackendKind,
-    /// The database file.
-    #[arg(long)]
-    db: PathBuf,
+    /// The database file (sqlite3 and powersync backends).
+    #[arg(long, required_if_eq_any = [("backend", "sqlite3"), ("backend", "powersync")])]
+    db: Option<PathBuf>,
     /// The node's name, used in logs and replies.
     #[arg(long, default_value = "n1")]
     node: String,
@@ -91,14 +93,15 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let sync = args.sync_config();
+    let db = args.db.clone().unwrap_or_default();
     let backend = match args.backend {
         BackendKind::Sqlite3 if sync.is_some() => {
             anyhow::bail!("--sync-url needs --backend powersync")
         }
-        BackendKind::Sqlite3 => Backend::Sqlite(sqlite::SqliteBackend::open(&args.db)?),
+        BackendKind::Sqlite3 => Backend::Sqlite(sqlite::SqliteBackend::open(&db)?),
         BackendKind::Powersync => {
             let synced = sync.is_some();
-            let sdk = sdk::SdkBackend::open(&args.db, sync)?;
+            let sdk = sdk::SdkBackend::open(&db, sync)?;
             if synced {
                 sdk.connect().await?;
                 sdk.wait_first_sync(std::time::Duration::from_secs(args.first_sync_timeout))
@@ -107,6 +110,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 log::info!("first full sync done");
             }
             Backend::Sdk(sdk)
+        }
+        BackendKind::Postgres => {
+            let url = args
+                .postgres_url
+                .as_deref()
+                .context("--backend postgres needs --postgres-url")?;
+            Backend::Postgres(postgres::PostgresBackend::open(url).await?)
         }
     };
     let app = Arc::new(api::App {
