@@ -53,7 +53,9 @@ impl Sample {
 /// Runs the benchmark and prints the table.
 pub fn run(options: &BenchOptions, endpoint_bin: &Path) -> anyhow::Result<()> {
     let mut generator = ListAppendGenerator::new(options.seed, 8, 256, 4);
-    let txns: Vec<Vec<Mop>> = (0..options.txns).map(|_| generator.next_txn()).collect();
+    let txns: Vec<Vec<Mop>> = (0..options.txns)
+        .map(|_| generator.next_txn(false))
+        .collect();
     let dir = tempfile::tempdir()?;
     let mut samples = vec![bare_loop(&dir.path().join("bare.db"), &txns)?];
     for backend in ["sqlite3", "powersync"] {

@@ -38,14 +38,14 @@ impl ListAppendGenerator {
         }
     }
 
-    /// The next transaction's micro-ops, reads unfilled.
-    pub fn next_txn(&mut self) -> Vec<Mop> {
+    /// The next transaction's micro-ops, reads unfilled; only reads when `read_only`.
+    pub fn next_txn(&mut self, read_only: bool) -> Vec<Mop> {
         let length = self.rng.random_range(1..=self.max_txn_length);
         (0..length)
             .map(|_| {
                 let slot = self.rng.random_range(0..self.active.len());
                 let key = self.active[slot].0;
-                if self.rng.random_bool(0.5) {
+                if read_only || self.rng.random_bool(0.5) {
                     Mop::Read { key, value: None }
                 } else {
                     let value = self.next_value;
@@ -79,7 +79,7 @@ mod tests {
         let mut values = HashSet::new();
         let mut per_key: HashMap<i64, usize> = HashMap::new();
         for _ in 0..5_000 {
-            let txn = g.next_txn();
+            let txn = g.next_txn(false);
             assert!((1..=4).contains(&txn.len()));
             for mop in txn {
                 if let Mop::Append { key, value } = mop {
@@ -91,6 +91,11 @@ mod tests {
         assert!(per_key.values().all(|&n| n <= 10));
         assert!(per_key.len() > 100, "keys rotate: {}", per_key.len());
         assert!(per_key.keys().all(|k| g.keys().contains(k)));
+        assert!((0..100).all(|_| {
+            g.next_txn(true)
+                .iter()
+                .all(|m| matches!(m, Mop::Read { .. }))
+        }));
     }
 
     #[test]
@@ -98,7 +103,7 @@ mod tests {
         let mut a = ListAppendGenerator::new(1, 8, 100, 4);
         let mut b = ListAppendGenerator::new(1, 8, 100, 4);
         for _ in 0..100 {
-            assert_eq!(a.next_txn(), b.next_txn());
+            assert_eq!(a.next_txn(false), b.next_txn(false));
         }
     }
 }

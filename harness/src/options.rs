@@ -57,9 +57,12 @@ pub struct TestOptions {
     /// The workload.
     #[arg(value_enum)]
     pub workload: Workload,
-    /// Comma-separated node names.
+    /// Comma-separated node names (PowerSync or SQLite clients).
     #[arg(long, value_delimiter = ',', default_value = "n1")]
     pub nodes: Vec<String>,
+    /// Comma-separated names of PostgreSQL clients, for the ps-*-pg-* workloads.
+    #[arg(long, value_delimiter = ',')]
+    pub postgres_nodes: Vec<String>,
     /// Workers: a number, or `2n` for two per node.
     #[arg(long, default_value = "1n")]
     pub concurrency: Concurrency,
@@ -188,6 +191,24 @@ impl TestOptions {
                 self.workload.max_nodes()
             );
         }
+        let (takes_postgres, needs_postgres) = self.workload.postgres_nodes();
+        if !takes_postgres && !self.postgres_nodes.is_empty() {
+            bail!(
+                "{} has no PostgreSQL clients; drop --postgres-nodes",
+                self.workload.name()
+            );
+        }
+        if needs_postgres && self.postgres_nodes.is_empty() {
+            bail!(
+                "{} needs PostgreSQL clients to write: give --postgres-nodes pg1",
+                self.workload.name()
+            );
+        }
+        let mut names: Vec<&String> = self.nodes.iter().chain(&self.postgres_nodes).collect();
+        names.sort();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            bail!("node names must be distinct");
+        }
         if self.workload.synced() {
             self.sync
                 .endpoint_args()
@@ -206,6 +227,12 @@ impl TestOptions {
     pub fn nemesis(&self) -> Result<(Vec<Fault>, bool), String> {
         let powersync = self.workload.backend() == "powersync";
         self.nemesis.resolve(self.workload.synced(), powersync)
+    }
+
+    /// Whether Elle's list-append analysis runs: by default for one client, and whenever
+    /// `--consistency-models` asks for it.
+    pub fn checks_list_append(&self) -> bool {
+        self.workload.checks().list_append || !self.consistency_models.is_empty()
     }
 
     /// The consistency models to check.
@@ -232,7 +259,8 @@ impl TestOptions {
         json!({
             "workload": self.workload.name(),
             "nodes": self.nodes,
-            "concurrency": self.concurrency.resolve(self.nodes.len()),
+            "postgres-nodes": self.postgres_nodes,
+            "concurrency": self.concurrency.resolve(self.nodes.len() + self.postgres_nodes.len()),
             "rate": self.rate,
             "time-limit": self.time_limit,
             "consistency-models": self.models().unwrap_or_default(),

@@ -8,6 +8,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use checker::causal;
 use checker::convergence::{self, FinalState};
 use checker::crud_queue;
 use checker::edn::{Edn, kw, kw_map};
@@ -48,17 +49,41 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     } else {
         Vec::new()
     };
+    // The clients under test first, then PostgreSQL clients; and whether each only reads.
+    let (clients_read_only, postgres_read_only) = workload.read_only();
+    let postgres_extra = vec![
+        "--postgres-url".to_owned(),
+        options.sync.postgres_url.clone().unwrap_or_default(),
+    ];
     let mut nodes = Vec::new();
-    for name in &options.nodes {
-        let node = Node::start(endpoint_bin, workload.backend(), name, &dir, &extra)?;
-        log.info(format!(
-            "node {} ({}) up at {}",
-            node.name,
+    let mut read_only = Vec::new();
+    for (names, backend, extra, ro) in [
+        (
+            &options.nodes,
             workload.backend(),
-            node.address
-        ));
-        nodes.push(node);
+            &extra,
+            clients_read_only,
+        ),
+        (
+            &options.postgres_nodes,
+            "postgres",
+            &postgres_extra,
+            postgres_read_only,
+        ),
+    ] {
+        for name in names {
+            let node = Node::start(endpoint_bin, backend, name, &dir, extra)?;
+            log.info(format!(
+                "node {} ({backend}{}) up at {}",
+                node.name,
+                if ro { ", read-only" } else { "" },
+                node.address
+            ));
+            nodes.push(node);
+            read_only.push(ro);
+        }
     }
+    let clients = options.nodes.len();
 
     let nodes: Vec<Mutex<Node>> = nodes.into_iter().map(Mutex::new).collect();
     let addresses: Vec<String> = nodes
@@ -96,7 +121,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     let finale = std::thread::scope(|scope| -> anyhow::Result<Finale> {
         let (control, orders) = mpsc::channel();
         let nemesis = Nemesis {
-            nodes: &nodes,
+            nodes: &nodes[..clients],
             faults,
             interval: Duration::from_secs_f64(options.nemesis_interval),
             recorder: &recorder,
@@ -105,7 +130,9 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         };
         let nemesis = scope.spawn(move || nemesis.run(orders));
         let observer = observe_queues.then(|| {
-            scope.spawn(|| nemesis::observe_upload_queues(&nodes, &recorder, &observing_done))
+            scope.spawn(|| {
+                nemesis::observe_upload_queues(&nodes[..clients], &recorder, &observing_done)
+            })
         });
         let workers: Vec<_> = (0..concurrency)
             .map(|w| {
@@ -113,6 +140,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
                     id: w,
                     concurrency,
                     client: Client::new(&addresses[w % addresses.len()], options.op_timeout()),
+                    read_only: read_only[w % read_only.len()],
                     recorder: &recorder,
                     generator: &generator,
                     next_slot: &next_slot,
@@ -141,7 +169,15 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         } else {
             let keys = generator.lock().expect("generator lock").keys().to_vec();
             let next_process = highest_process.load(Ordering::SeqCst) + 1;
-            final_phase(options, &nodes, &recorder, &log, next_process, &keys)?
+            final_phase(
+                options,
+                &nodes,
+                clients,
+                &recorder,
+                &log,
+                next_process,
+                &keys,
+            )?
         };
         for node in &nodes {
             node.lock().expect("node lock").stop()?;
@@ -155,33 +191,51 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
 
     let ops = recorder.ops();
     log.info(format!("{} operations recorded; checking", ops.len()));
-    let models = options.models()?;
-    let started = Instant::now();
-    let verdict = list_append::check(
-        &ops,
-        &list_append::Options {
-            models,
-            cycle_search_timeout: Duration::from_secs(30),
-        },
-    );
-    log.info(format!("list-append analysis took {:?}", started.elapsed()));
-    let mut valid = verdict.valid;
-    let mut results = vec![("workload", verdict.to_edn())];
-    if workload.checks_crud_queue() {
+    let checks = workload.checks();
+    let mut valid = Validity::Valid;
+    let mut verdicts: Vec<(&str, Verdict)> = Vec::new();
+    if options.checks_list_append() {
+        let started = Instant::now();
+        let verdict = list_append::check(
+            &ops,
+            &list_append::Options {
+                models: options.models()?,
+                cycle_search_timeout: Duration::from_secs(30),
+            },
+        );
+        log.info(format!("list-append analysis took {:?}", started.elapsed()));
+        verdicts.push(("workload", verdict));
+    }
+    let mut results = Vec::new();
+    if checks.crud_queue {
         let (crud_valid, crud_edn) = check_crud_queues(&ops, &options.nodes, &finale);
         valid = valid.and(crud_valid);
         results.push(("crud-queue", crud_edn));
     }
-    if workload.synced() {
-        let convergence = match pair_txns(ops.iter().cloned()) {
-            Ok(txns) => convergence::check(&txns, &finale.finals, finale.stalls.clone()),
-            Err(e) => Verdict::of_findings(BTreeMap::from([(
-                "malformed-history".to_owned(),
-                vec![Edn::Str(e)],
-            )])),
-        };
-        valid = valid.and(convergence.valid);
-        results.push(("convergence", convergence.to_edn()));
+    if checks.causal || checks.convergence {
+        match pair_txns(ops.iter().cloned()) {
+            Ok(txns) => {
+                if checks.causal {
+                    verdicts.push(("causal", causal::check(&txns)));
+                }
+                if checks.convergence {
+                    let convergence =
+                        convergence::check(&txns, &finale.finals, finale.stalls.clone());
+                    verdicts.push(("convergence", convergence));
+                }
+            }
+            Err(e) => verdicts.push((
+                "history",
+                Verdict::of_findings(BTreeMap::from([(
+                    "malformed-history".to_owned(),
+                    vec![Edn::Str(e)],
+                )])),
+            )),
+        }
+    }
+    for (name, verdict) in &verdicts {
+        valid = valid.and(verdict.valid);
+        results.push((name, verdict.to_edn()));
     }
     let interrupted = interrupt::interrupted();
     if interrupted && valid == Validity::Valid {
@@ -196,7 +250,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         dir.join("results.json"),
         serde_json::to_string_pretty(&results.to_json())? + "\n",
     )?;
-    log.info(summary(&verdict, valid, &dir));
+    log.info(summary(&verdicts, valid, &dir));
     Ok(valid)
 }
 
@@ -204,6 +258,8 @@ struct Worker<'a> {
     id: usize,
     concurrency: usize,
     client: Client,
+    /// Whether its node only reads.
+    read_only: bool,
     recorder: &'a Recorder,
     generator: &'a Mutex<ListAppendGenerator>,
     next_slot: &'a Mutex<Instant>,
@@ -230,7 +286,11 @@ impl Worker<'_> {
                 return Ok(());
             }
             std::thread::sleep(slot.saturating_duration_since(Instant::now()));
-            let mops = self.generator.lock().expect("generator lock").next_txn();
+            let mops = self
+                .generator
+                .lock()
+                .expect("generator lock")
+                .next_txn(self.read_only);
             let p = Process::Client(process);
             self.recorder.record(
                 p.clone(),
@@ -321,6 +381,7 @@ struct Finale {
 fn final_phase(
     options: &TestOptions,
     nodes: &[Mutex<Node>],
+    clients: usize,
     recorder: &Recorder,
     log: &Log,
     first_process: i64,
@@ -330,13 +391,14 @@ fn final_phase(
     let mut finale = Finale::default();
     let wait_ms = (options.sync.quiesce_timeout * 1000.0) as u64;
     let mut process = first_process;
-    for node in nodes {
+    for (i, node) in nodes.iter().enumerate() {
         let node = node.lock().expect("node lock");
+        let is_client = i < clients;
         let client = Client::new(
             &node.address,
             Duration::from_secs_f64(options.sync.quiesce_timeout + 30.0),
         );
-        if workload.synced() {
+        if workload.synced() && is_client {
             for route in ["upload-queue-wait", "downloading-wait"] {
                 let started = Instant::now();
                 match client.post_json(&format!("/db-api/{route}?timeout_ms={wait_ms}")) {
@@ -361,8 +423,11 @@ fn final_phase(
         if state.is_none() {
             log.info(format!("final read on {} did not complete", node.name));
         }
-        finale.finals.push((node.name.clone(), state));
-        if workload.checks_crud_queue() {
+        // A PostgreSQL client's final read is PostgreSQL's, which is read directly below.
+        if is_client {
+            finale.finals.push((node.name.clone(), state));
+        }
+        if workload.checks().crud_queue {
             let dump = client
                 .get_json("/db-api/crud")
                 .context("fetching the CRUD queue")?;
@@ -472,23 +537,28 @@ fn stats(ops: &[Op]) -> Edn {
     ])
 }
 
-fn summary(verdict: &Verdict, valid: Validity, dir: &Path) -> String {
-    let types: Vec<&str> = verdict.anomaly_types().collect();
+fn summary(verdicts: &[(&str, Verdict)], valid: Validity, dir: &Path) -> String {
     let headline = match valid {
         Validity::Valid => "Everything looks good! ヽ(‘ー`)ノ",
         Validity::Invalid => "Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻",
         Validity::Unknown => "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
     };
     let mut text = format!("results in {}/results.edn\n", dir.display());
-    if !types.is_empty() {
-        text.push_str(&format!("anomaly types: {}\n", types.join(", ")));
-        let names =
-            |s: &std::collections::BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(", ");
-        text.push_str(&format!(
-            "not: {}\nalso not: {}\n",
-            names(&verdict.not),
-            names(&verdict.also_not)
-        ));
+    let names =
+        |s: &std::collections::BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(", ");
+    for (name, verdict) in verdicts {
+        let types: Vec<&str> = verdict.anomaly_types().collect();
+        if types.is_empty() {
+            continue;
+        }
+        text.push_str(&format!("{name}: {}\n", types.join(", ")));
+        if !verdict.not.is_empty() {
+            text.push_str(&format!(
+                "  not: {}\n  also not: {}\n",
+                names(&verdict.not),
+                names(&verdict.also_not)
+            ));
+        }
     }
     text.push_str(headline);
     text

@@ -1,4 +1,5 @@
-//! The workloads: which backend the nodes run and which properties the history must have.
+//! The workloads: which backends the nodes run, who writes, and which properties the history
+//! must have.
 
 use clap::ValueEnum;
 
@@ -13,6 +14,28 @@ pub enum Workload {
     /// One client synced through the real PowerSync service with PostgreSQL: strict
     /// serializability, and strong convergence with PostgreSQL after quiescence.
     PowersyncSingle,
+    /// PowerSync clients and PostgreSQL clients, all reading and writing: causal consistency
+    /// (session guarantees) and strong convergence.
+    PsRwPgRw,
+    /// PowerSync clients only read; PostgreSQL clients write.
+    PsRoPgRw,
+    /// PowerSync clients write; PostgreSQL clients only read.
+    PsRwPgRo,
+    /// Everyone writes; only strong convergence is checked.
+    Convergence,
+}
+
+/// Which checks a workload's history gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    /// Elle's list-append analysis against consistency models.
+    pub list_append: bool,
+    /// Session guarantees per process.
+    pub causal: bool,
+    /// Every client and PostgreSQL end with the same state, holding every acknowledged append.
+    pub convergence: bool,
+    /// Each node's upload queue against the history (local PowerSync).
+    pub crud_queue: bool,
 }
 
 impl Workload {
@@ -22,14 +45,18 @@ impl Workload {
             Workload::Sqlite3Local => "sqlite3-local",
             Workload::PowersyncLocal => "powersync-local",
             Workload::PowersyncSingle => "powersync-single",
+            Workload::PsRwPgRw => "ps-rw-pg-rw",
+            Workload::PsRoPgRw => "ps-ro-pg-rw",
+            Workload::PsRwPgRo => "ps-rw-pg-ro",
+            Workload::Convergence => "convergence",
         }
     }
 
-    /// The endpoint backend its nodes run.
+    /// The endpoint backend of its (non-PostgreSQL) nodes.
     pub fn backend(self) -> &'static str {
         match self {
             Workload::Sqlite3Local => "sqlite3",
-            Workload::PowersyncLocal | Workload::PowersyncSingle => "powersync",
+            _ => "powersync",
         }
     }
 
@@ -38,20 +65,51 @@ impl Workload {
         &["strict-serializable"]
     }
 
-    /// Whether each node's PowerSync upload queue is checked against the history.
-    pub fn checks_crud_queue(self) -> bool {
-        self == Workload::PowersyncLocal
+    /// The checks, by default. With many clients a history is not serializable by design
+    /// (clients commit locally and sync later), so Elle's analysis runs only when asked for.
+    pub fn checks(self) -> Checks {
+        let many = matches!(
+            self,
+            Workload::PsRwPgRw | Workload::PsRoPgRw | Workload::PsRwPgRo | Workload::Convergence
+        );
+        Checks {
+            list_append: !many,
+            causal: many && self != Workload::Convergence,
+            convergence: self.synced(),
+            crud_queue: self == Workload::PowersyncLocal,
+        }
     }
 
     /// Whether nodes sync through the PowerSync service and PostgreSQL.
     pub fn synced(self) -> bool {
-        self == Workload::PowersyncSingle
+        !matches!(self, Workload::Sqlite3Local | Workload::PowersyncLocal)
+    }
+
+    /// Whether its PowerSync nodes, and its PostgreSQL nodes, only read.
+    pub fn read_only(self) -> (bool, bool) {
+        match self {
+            Workload::PsRoPgRw => (true, false),
+            Workload::PsRwPgRo => (false, true),
+            _ => (false, false),
+        }
+    }
+
+    /// Whether it takes PostgreSQL nodes (`--postgres-nodes`), and whether it needs one.
+    pub fn postgres_nodes(self) -> (bool, bool) {
+        match self {
+            Workload::PsRwPgRw | Workload::PsRwPgRo | Workload::Convergence => (true, false),
+            Workload::PsRoPgRw => (true, true),
+            _ => (false, false),
+        }
     }
 
     /// Local workloads have no replication: several nodes would be several independent
     /// databases, whose combined history is not serializable by design. The single-client
     /// workload is, by definition, one client.
     pub fn max_nodes(self) -> usize {
-        1
+        match self {
+            Workload::Sqlite3Local | Workload::PowersyncLocal | Workload::PowersyncSingle => 1,
+            _ => usize::MAX,
+        }
     }
 }

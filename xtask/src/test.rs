@@ -7,7 +7,13 @@ use crate::test_env::TestEnv;
 use crate::{project, service};
 
 /// Workloads whose nodes sync through the PowerSync service and PostgreSQL.
-const SYNCED: &[&str] = &["powersync-single"];
+const SYNCED: &[&str] = &[
+    "powersync-single",
+    "ps-rw-pg-rw",
+    "ps-ro-pg-rw",
+    "ps-rw-pg-ro",
+    "convergence",
+];
 
 /// Arguments of `xtask test`.
 #[derive(clap::Args)]
@@ -15,7 +21,8 @@ pub struct Args {
     /// Build optimised binaries.
     #[arg(long)]
     release: bool,
-    /// The workload: sqlite3-local, powersync-local or powersync-single.
+    /// The workload: sqlite3-local, powersync-local, powersync-single, ps-rw-pg-rw,
+    /// ps-ro-pg-rw, ps-rw-pg-ro or convergence.
     workload: String,
     /// The harness's flags: --nodes, --concurrency, --rate, --time-limit, --test-count,
     /// --consistency-models, --store ... (see `cargo xtask test WORKLOAD --help`).
