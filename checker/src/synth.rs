@@ -76,16 +76,8 @@ pub fn serial_history(p: &Params) -> Vec<Op> {
     let mut started = 0usize;
     let mut ops: Vec<Op> = Vec::with_capacity(p.txns * 2);
     let push = |ops: &mut Vec<Op>, process: i64, kind: OpType, mops: Vec<Mop>| {
-        let index = ops.len();
-        ops.push(Op {
-            index,
-            time: index as i64 * 1000,
-            kind,
-            process: Process::Client(process),
-            f: "txn".into(),
-            value: OpValue::Txn(mops),
-            error: None,
-        });
+        let op = txn_op(ops.len(), process, kind, mops);
+        ops.push(op);
     };
     while started < p.txns || in_flight > 0 {
         let slot = rng.below(processes as u64) as usize;
@@ -315,21 +307,26 @@ pub fn inject(ops: &mut Vec<Op>, injection: Injection, seed: u64) -> bool {
                 longest.push(value);
                 let process = txns.iter().map(|x| x.process).max().unwrap_or(0) + 1;
                 for (kind, list) in [(OpType::Invoke, None), (OpType::Ok, Some(longest))] {
-                    let index = ops.len();
-                    ops.push(Op {
-                        index,
-                        time: index as i64 * 1000,
-                        kind,
-                        process: Process::Client(process),
-                        f: "txn".into(),
-                        value: OpValue::Txn(vec![Mop::Read { key, value: list }]),
-                        error: None,
-                    });
+                    let read = vec![Mop::Read { key, value: list }];
+                    ops.push(txn_op(ops.len(), process, kind, read));
                 }
                 return true;
             }
             false
         }
+    }
+}
+
+/// A client's txn operation at `index`, timed a microsecond per index.
+fn txn_op(index: usize, process: i64, kind: OpType, mops: Vec<Mop>) -> Op {
+    Op {
+        index,
+        time: index as i64 * 1000,
+        kind,
+        process: Process::Client(process),
+        f: "txn".into(),
+        value: OpValue::Txn(mops),
+        error: None,
     }
 }
 

@@ -238,15 +238,7 @@ impl Nemesis<'_> {
                 .map(|_| ()),
         };
         drop(guard);
-        let error = result.err().map(|e| format!("{e:#}"));
-        self.log.info(format!(
-            "nemesis: {f} {name}{}",
-            error
-                .as_deref()
-                .map(|e| format!(" failed: {e}"))
-                .unwrap_or_default()
-        ));
-        self.record(OpType::Info, f, &name, error)?;
+        self.completed(f, &name, result)?;
         Ok(Active { fault, node })
     }
 
@@ -265,16 +257,18 @@ impl Nemesis<'_> {
             }
         };
         drop(guard);
+        self.completed(f, &name, result)
+    }
+
+    /// Logs a fault operation's outcome and records its completion, with the error if any.
+    fn completed(&self, f: &str, name: &str, result: anyhow::Result<()>) -> anyhow::Result<()> {
         let error = result.err().map(|e| format!("{e:#}"));
-        self.log.info(format!(
-            "nemesis: {f} {name}{}",
-            error
-                .as_deref()
-                .map(|e| format!(" failed: {e}"))
-                .unwrap_or_default()
-        ));
-        self.record(OpType::Info, f, &name, error)?;
-        Ok(())
+        let failed = error
+            .as_deref()
+            .map(|e| format!(" failed: {e}"))
+            .unwrap_or_default();
+        self.log.info(format!("nemesis: {f} {name}{failed}"));
+        self.record(OpType::Info, f, name, error)
     }
 }
 

@@ -319,12 +319,13 @@ impl Worker<'_> {
     }
 }
 
-/// Reads every key the run may have written, in one transaction, recorded like any other.
+/// Reads every key the run may have written, in one transaction through `read`, recorded like
+/// any other; returns the state read, if the read committed.
 fn final_read(
-    client: &Client,
     recorder: &Recorder,
     process: i64,
     keys: &[i64],
+    read: impl FnOnce(&[Mop]) -> Completion,
 ) -> anyhow::Result<Option<BTreeMap<i64, Vec<i64>>>> {
     let mops: Vec<Mop> = keys
         .iter()
@@ -338,7 +339,7 @@ fn final_read(
         OpValue::Txn(mops.clone()),
         None,
     )?;
-    Ok(match client.txn(&mops) {
+    Ok(match read(&mops) {
         Completion::Ok(done) => {
             let state = done
                 .iter()
@@ -418,7 +419,7 @@ fn final_phase(
                 }
             }
         }
-        let state = final_read(&client, recorder, process, keys)?;
+        let state = final_read(recorder, process, keys, |mops| client.txn(mops))?;
         process += 1;
         if state.is_none() {
             log.info(format!("final read on {} did not complete", node.name));
@@ -440,42 +441,23 @@ fn final_phase(
     }
     if workload.synced() {
         let url = options.sync.postgres_url.as_deref().unwrap_or_default();
-        let mops: Vec<Mop> = keys
-            .iter()
-            .map(|&key| Mop::Read { key, value: None })
-            .collect();
-        let p = Process::Client(process);
-        recorder.record(
-            p.clone(),
-            OpType::Invoke,
-            "txn",
-            OpValue::Txn(mops.clone()),
-            None,
-        )?;
-        let state = match postgres::final_read(url, keys) {
-            Ok(state) => {
-                let done = state
-                    .iter()
-                    .map(|(&key, list)| Mop::Read {
-                        key,
-                        value: Some(list.clone()),
-                    })
-                    .collect();
-                recorder.record(p, OpType::Ok, "txn", OpValue::Txn(done), None)?;
-                Some(state)
+        let state = final_read(recorder, process, keys, |_| {
+            match postgres::final_read(url, keys) {
+                Ok(state) => Completion::Ok(
+                    state
+                        .into_iter()
+                        .map(|(key, list)| Mop::Read {
+                            key,
+                            value: Some(list),
+                        })
+                        .collect(),
+                ),
+                Err(e) => Completion::Fail(format!("{e:#}")),
             }
-            Err(e) => {
-                log.info(format!("final read on PostgreSQL failed: {e:#}"));
-                recorder.record(
-                    p,
-                    OpType::Fail,
-                    "txn",
-                    OpValue::Txn(mops),
-                    Some(format!("{e:#}")),
-                )?;
-                None
-            }
-        };
+        })?;
+        if state.is_none() {
+            log.info("the final read on PostgreSQL failed");
+        }
         finale.finals.push(("postgres".to_owned(), state));
     }
     Ok(finale)

@@ -9,6 +9,7 @@ mod pg;
 mod project;
 mod service;
 mod test;
+mod test_all;
 mod test_env;
 mod toolchain;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Task {
     /// Runs a workload and gates on its verdict (exit 0 valid, 1 invalid, 2 unknown).
     Test(test::Args),
+    /// Runs a matrix of workloads and faults and prints a table of verdicts.
+    TestAll(test_all::Args),
     /// Checks a history file (exit 0 valid, 1 invalid, 2 unknown).
     Check(check::Args),
     /// Formatting, lints, tests and short real workloads: what CI runs.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = project::shell().and_then(|sh| match &cli.task {
         Task::Test(args) => test::run(&sh, args),
+        Task::TestAll(args) => test_all::run(&sh, args),
         Task::Check(args) => check::run(&sh, args),
         Task::Ci => ci::run(&sh),
         Task::BuildLib => build_lib::run(&sh).map(|_| 0),

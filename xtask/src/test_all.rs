@@ -1,0 +1,148 @@
+//! `cargo xtask test-all`: a matrix of workloads and fault combinations, each a real run, then
+//! a table of verdicts. Synced workloads run where the PowerSync service can; elsewhere the
+//! table says they were skipped and why. Exits 0 only if every run that ran was valid.
+
+use xshell::{Shell, cmd};
+
+use crate::test_env::TestEnv;
+use crate::{project, service, test};
+
+/// Arguments of `xtask test-all`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds per run.
+    #[arg(long, default_value_t = 30)]
+    time_limit: u64,
+    /// Transactions per second per run.
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+    /// Seconds between faults.
+    #[arg(long, default_value_t = 3)]
+    nemesis_interval: u64,
+}
+
+/// Local workloads and the faults that apply to them.
+const LOCAL: &[(&str, &[&str])] = &[
+    (
+        "sqlite3-local",
+        &[
+            "none",
+            "kill",
+            "pause",
+            "stop-start",
+            "kill,pause,stop-start",
+        ],
+    ),
+    (
+        "powersync-local",
+        &[
+            "none",
+            "kill",
+            "pause",
+            "stop-start",
+            "kill,pause,stop-start,upload-queue",
+        ],
+    ),
+];
+
+/// Synced workloads, their extra flags, and their faults.
+const SYNCED: &[(&str, &[&str], &[&str])] = &[
+    (
+        "powersync-single",
+        &[],
+        &[
+            "none",
+            "kill",
+            "pause",
+            "disconnect-orderly",
+            "disconnect-random",
+            "all",
+        ],
+    ),
+    (
+        "ps-rw-pg-rw",
+        &["--nodes", "n1,n2", "--postgres-nodes", "pg1"],
+        &["none", "kill", "disconnect-random", "all"],
+    ),
+    (
+        "ps-ro-pg-rw",
+        &["--nodes", "n1,n2", "--postgres-nodes", "pg1"],
+        &["none", "all"],
+    ),
+    (
+        "ps-rw-pg-ro",
+        &["--nodes", "n1,n2", "--postgres-nodes", "pg1"],
+        &["none", "all"],
+    ),
+    (
+        "convergence",
+        &["--nodes", "n1,n2", "--postgres-nodes", "pg1"],
+        &["none", "all"],
+    ),
+];
+
+/// Runs the matrix and prints the table.
+pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
+    cmd!(sh, "cargo build -p endpoint -p harness").run()?;
+    let harness = project::root().join("target/debug/harness");
+    let store = project::root().join("store");
+    let (time, rate, interval) = (
+        args.time_limit.to_string(),
+        args.rate.to_string(),
+        args.nemesis_interval.to_string(),
+    );
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut run_one = |workload: &str, extra: &[String], nemesis: &str| -> anyhow::Result<()> {
+        let code = project::exit_code(cmd!(
+            sh,
+            "{harness} test {workload} --time-limit {time} --rate {rate} --nemesis {nemesis} --nemesis-interval {interval} --store {store} {extra...}"
+        ))?;
+        let verdict = match code {
+            0 => "valid",
+            1 => "INVALID",
+            _ => "unknown",
+        };
+        rows.push((workload.to_owned(), nemesis.to_owned(), verdict.to_owned()));
+        Ok(())
+    };
+    for (workload, faults) in LOCAL {
+        for nemesis in *faults {
+            run_one(workload, &[], nemesis)?;
+        }
+    }
+    match service::Runner::find(sh) {
+        Ok(_) => {
+            let env = TestEnv::load()?;
+            service::up(sh, &env)?;
+            let sync = test::sync_flags(&env)?;
+            for (workload, flags, faults) in SYNCED {
+                let extra: Vec<String> = flags
+                    .iter()
+                    .map(|f| f.to_string())
+                    .chain(sync.iter().cloned())
+                    .collect();
+                for nemesis in *faults {
+                    run_one(workload, &extra, nemesis)?;
+                }
+            }
+        }
+        Err(why) => {
+            for (workload, _, _) in SYNCED {
+                rows.push((workload.to_string(), "-".into(), format!("skipped: {why}")));
+            }
+        }
+    }
+    println!("\n{:<18} {:<36} verdict", "workload", "nemesis");
+    for (workload, nemesis, verdict) in &rows {
+        println!("{workload:<18} {nemesis:<36} {verdict}");
+    }
+    let bad = rows
+        .iter()
+        .filter(|(_, _, v)| v == "INVALID" || v == "unknown")
+        .count();
+    println!(
+        "{} runs, {bad} not valid",
+        rows.iter().filter(|(_, n, _)| n != "-").count()
+    );
+    Ok(u8::from(bad > 0))
+}
