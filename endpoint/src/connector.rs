@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, IsolationLevel, NoTls};
+use tokio_postgres::{Client, IsolationLevel};
 
 use crate::txn::TABLE;
 
@@ -214,13 +214,7 @@ impl PostgresApplier {
             attempt += 1;
             let mut guard = self.client.lock().await;
             if guard.as_ref().is_none_or(Client::is_closed) {
-                let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        log::warn!("PostgreSQL connection closed: {e}");
-                    }
-                });
-                *guard = Some(client);
+                *guard = Some(crate::postgres::connect(&self.url).await?);
             }
             let client = guard.as_mut().expect("connected above");
             match apply_once(client, client_id, tx_id, changes).await {

@@ -1,11 +1,32 @@
 //! The `postgres` backend: the same transactions straight on PostgreSQL (SERIALIZABLE), for
 //! clients that write to the database PowerSync replicates from.
 
+use std::time::Duration;
+
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel, NoTls};
 
 use crate::txn::{Mop, TABLE, TxnError, decode_list};
+
+/// Connects to PostgreSQL with short timeouts, so that a connection whose packets are dropped
+/// (a partition) fails within seconds instead of hanging on TCP retransmissions, and is replaced.
+pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_user_timeout(Duration::from_secs(10))
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3);
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            log::warn!("PostgreSQL connection closed: {e}");
+        }
+    });
+    Ok(client)
+}
 
 /// A PostgreSQL database with a pool of connections.
 pub struct PostgresBackend {
@@ -26,13 +47,7 @@ impl PostgresBackend {
     }
 
     async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                log::warn!("PostgreSQL connection closed: {e}");
-            }
-        });
-        Ok(client)
+        connect(&self.url).await
     }
 
     /// Runs one transaction on an idle connection (opening one if all are busy).

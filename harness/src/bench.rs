@@ -13,7 +13,7 @@ use rusqlite::Connection;
 
 use crate::client::{Client, Completion};
 use crate::generator::ListAppendGenerator;
-use crate::nodes::Node;
+use crate::nodes::{Node, Placement};
 
 /// Options of `harness bench-endpoint`.
 #[derive(Debug, Clone, clap::Args)]
@@ -64,7 +64,14 @@ pub fn run(options: &BenchOptions, endpoint_bin: &Path) -> anyhow::Result<()> {
         } else {
             "powersync endpoint"
         };
-        let mut node = Node::start(endpoint_bin, backend, backend, dir.path(), &[])?;
+        let mut node = Node::start(
+            endpoint_bin,
+            backend,
+            backend,
+            dir.path(),
+            &[],
+            &Placement::default(),
+        )?;
         let sample = through_endpoint(name, &node.address, &txns, options.concurrency);
         node.stop()?;
         samples.push(sample?);

@@ -7,6 +7,7 @@ mod generator;
 mod interrupt;
 mod log;
 mod nemesis;
+mod netns;
 mod nodes;
 mod options;
 mod postgres;

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::log::Log;
+use crate::netns::{self, Host};
 use crate::nodes::Node;
 use crate::recorder::Recorder;
 
@@ -36,16 +37,25 @@ pub enum Fault {
     DisconnectOrderly,
     /// Disconnect the SDK at any moment, then connect again.
     DisconnectRandom,
+    /// Drop the node's packets to and from the PowerSync service, then heal.
+    PartitionSync,
+    /// Drop the node's packets to and from PostgreSQL, then heal.
+    PartitionPostgres,
+    /// Both.
+    PartitionBoth,
 }
 
 impl Fault {
     /// Every fault, in the order `all` lists them.
-    const ALL: [Fault; 5] = [
+    const ALL: [Fault; 8] = [
         Fault::Kill,
         Fault::Pause,
         Fault::StopStart,
         Fault::DisconnectOrderly,
         Fault::DisconnectRandom,
+        Fault::PartitionSync,
+        Fault::PartitionPostgres,
+        Fault::PartitionBoth,
     ];
 
     /// The name on the command line.
@@ -56,12 +66,23 @@ impl Fault {
             Fault::StopStart => "stop-start",
             Fault::DisconnectOrderly => "disconnect-orderly",
             Fault::DisconnectRandom => "disconnect-random",
+            Fault::PartitionSync => "partition-sync",
+            Fault::PartitionPostgres => "partition-postgres",
+            Fault::PartitionBoth => "partition-both",
         }
+    }
+
+    /// Whether it needs each client in a network namespace of its own.
+    pub fn partitions(self) -> bool {
+        matches!(
+            self,
+            Fault::PartitionSync | Fault::PartitionPostgres | Fault::PartitionBoth
+        )
     }
 
     /// Whether it needs nodes synced through the service.
     pub fn needs_sync(self) -> bool {
-        matches!(self, Fault::DisconnectOrderly | Fault::DisconnectRandom)
+        matches!(self, Fault::DisconnectOrderly | Fault::DisconnectRandom) || self.partitions()
     }
 
     /// The history's `:f` for the fault's start and its end.
@@ -71,6 +92,9 @@ impl Fault {
             Fault::Pause => ("pause", "resume"),
             Fault::StopStart => ("stop", "start"),
             Fault::DisconnectOrderly | Fault::DisconnectRandom => ("disconnect", "connect"),
+            Fault::PartitionSync | Fault::PartitionPostgres | Fault::PartitionBoth => {
+                (self.name(), "heal-partition")
+            }
         }
     }
 }
@@ -99,11 +123,6 @@ impl FromStr for NemesisSpec {
                     spec.upload_queue = true;
                 }
                 "upload-queue" => spec.upload_queue = true,
-                "partition-sync" | "partition-postgres" | "partition-both" => {
-                    return Err(format!(
-                        "{name}: packet-level partitions are not implemented yet; this harness refuses the fault rather than fake it"
-                    ));
-                }
                 other => match Fault::ALL.iter().find(|f| f.name() == other) {
                     Some(&f) if !spec.faults.contains(&f) => spec.faults.push(f),
                     Some(_) => {}
@@ -131,11 +150,16 @@ impl NemesisSpec {
         if self.upload_queue && !self.all && !powersync {
             return Err("upload-queue needs PowerSync nodes".into());
         }
+        let partitions = netns::check_support();
+        if let (Some(f), Err(why)) = (self.faults.iter().find(|f| f.partitions()), &partitions) {
+            return Err(format!("{}: {why}; refused rather than faked", f.name()));
+        }
         let mut faults = self.faults.clone();
         if self.all {
             faults = Fault::ALL
                 .into_iter()
                 .filter(|f| synced || !f.needs_sync())
+                .filter(|f| partitions.is_ok() || !f.partitions())
                 .collect();
         }
         Ok((faults, self.upload_queue && powersync))
@@ -162,6 +186,10 @@ pub struct Nemesis<'a> {
     pub recorder: &'a Recorder,
     /// The run's log.
     pub log: &'a Log,
+    /// Each client's namespace, when partitions are among the faults.
+    pub hosts: &'a [Host],
+    /// The ports of the PowerSync service and of PostgreSQL, as the clients reach them.
+    pub ports: (u16, u16),
     /// Its randomness.
     pub rng: StdRng,
 }
@@ -236,6 +264,11 @@ impl Nemesis<'_> {
             Fault::DisconnectRandom => Client::new(&guard.address, Duration::from_secs(10))
                 .post_json("/db-api/disconnect")
                 .map(|_| ()),
+            Fault::PartitionSync => self.host(node).and_then(|h| h.partition(&[self.ports.0])),
+            Fault::PartitionPostgres => self.host(node).and_then(|h| h.partition(&[self.ports.1])),
+            Fault::PartitionBoth => self
+                .host(node)
+                .and_then(|h| h.partition(&[self.ports.0, self.ports.1])),
         };
         drop(guard);
         self.completed(f, &name, result)?;
@@ -255,9 +288,18 @@ impl Nemesis<'_> {
                     .post_json("/db-api/connect")
                     .map(|_| ())
             }
+            Fault::PartitionSync | Fault::PartitionPostgres | Fault::PartitionBoth => {
+                self.host(active.node).and_then(Host::heal)
+            }
         };
         drop(guard);
         self.completed(f, &name, result)
+    }
+
+    fn host(&self, node: usize) -> anyhow::Result<&Host> {
+        self.hosts
+            .get(node)
+            .ok_or_else(|| anyhow::anyhow!("node {node} runs in no network namespace"))
     }
 
     /// Logs a fault operation's outcome and records its completion, with the error if any.
@@ -335,12 +377,25 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown nemesis")
         );
+        let partition: NemesisSpec = "partition-sync".parse().unwrap();
         assert!(
-            "partition-sync"
-                .parse::<NemesisSpec>()
+            partition
+                .resolve(false, true)
                 .unwrap_err()
-                .contains("not implemented")
+                .contains("needs a workload whose nodes sync")
         );
+        match netns::check_support() {
+            Ok(()) => assert_eq!(
+                partition.resolve(true, true).unwrap().0,
+                vec![Fault::PartitionSync]
+            ),
+            Err(_) => assert!(
+                partition
+                    .resolve(true, true)
+                    .unwrap_err()
+                    .contains("refused rather than faked")
+            ),
+        }
     }
 
     #[test]
@@ -350,7 +405,8 @@ mod tests {
             all.resolve(false, false).unwrap(),
             (vec![Fault::Kill, Fault::Pause, Fault::StopStart], false)
         );
-        assert_eq!(all.resolve(true, true).unwrap().0.len(), 5);
+        let expected = if netns::check_support().is_ok() { 8 } else { 5 };
+        assert_eq!(all.resolve(true, true).unwrap().0.len(), expected);
         let disconnect: NemesisSpec = "disconnect-random".parse().unwrap();
         assert!(disconnect.resolve(false, true).is_err());
         let queue: NemesisSpec = "upload-queue".parse().unwrap();

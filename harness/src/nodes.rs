@@ -28,6 +28,17 @@ struct Launch {
     bin: PathBuf,
     backend: String,
     extra: Vec<String>,
+    /// A command to run it under, such as `ip netns exec NS`.
+    prefix: Vec<String>,
+}
+
+/// Where and how a node runs: on this host's loopback, or inside a namespace.
+#[derive(Clone, Default)]
+pub struct Placement {
+    /// A command to run the endpoint under, such as `ip netns exec NS`.
+    pub prefix: Vec<String>,
+    /// The address to listen on, port 0 for any.
+    pub listen: Option<String>,
 }
 
 /// How long a node may take to open its database, sync, and start listening.
@@ -45,15 +56,18 @@ impl Node {
         name: &str,
         store_dir: &Path,
         extra: &[String],
+        placement: &Placement,
     ) -> anyhow::Result<Node> {
         let launch = Launch {
             bin: bin.to_owned(),
             backend: backend.to_owned(),
             extra: extra.to_vec(),
+            prefix: placement.prefix.clone(),
         };
         let dir = store_dir.join(name);
         std::fs::create_dir_all(&dir)?;
-        let (child, address) = spawn(&launch, name, &dir, "127.0.0.1:0")?;
+        let listen = placement.listen.as_deref().unwrap_or("127.0.0.1:0");
+        let (child, address) = spawn(&launch, name, &dir, listen)?;
         Ok(Node {
             name: name.to_owned(),
             dir,
@@ -104,7 +118,14 @@ fn spawn(launch: &Launch, name: &str, dir: &Path, listen: &str) -> anyhow::Resul
         .append(true)
         .open(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    let mut command = Command::new(bin);
+    let mut command = match launch.prefix.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(bin);
+            command
+        }
+        None => Command::new(bin),
+    };
     command
         .arg("--backend")
         .arg(backend)

@@ -136,6 +136,33 @@ pub struct SyncFlags {
 }
 
 impl SyncFlags {
+    /// The ports of the service and of PostgreSQL, from their URLs.
+    pub fn ports(&self) -> anyhow::Result<(u16, u16)> {
+        let port = |url: &Option<String>, what: &str| {
+            url.as_deref()
+                .and_then(port_of)
+                .ok_or_else(|| anyhow::anyhow!("{what} names no port"))
+        };
+        Ok((
+            port(&self.sync_url, "--sync-url")?,
+            port(&self.postgres_url, "--postgres-url")?,
+        ))
+    }
+
+    /// The endpoint's flags for a node that reaches this machine at `host` rather than
+    /// 127.0.0.1 (a node in a network namespace).
+    pub fn endpoint_args_via(&self, host: &str) -> Result<Vec<String>, String> {
+        let mut args = self.endpoint_args()?;
+        for pair in args.chunks_mut(2) {
+            if pair[0] == "--sync-url" || pair[0] == "--postgres-url" {
+                pair[1] = pair[1]
+                    .replace("127.0.0.1", host)
+                    .replace("localhost", host);
+            }
+        }
+        Ok(args)
+    }
+
     /// The endpoint's flags, or what is missing.
     pub fn endpoint_args(&self) -> Result<Vec<String>, String> {
         let pairs = [
@@ -281,9 +308,24 @@ impl TestOptions {
     }
 }
 
+/// The port of a URL such as `http://127.0.0.1:8080/` or `postgresql://u:p@127.0.0.1:54329/db`.
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port.rsplit_once(':')?.1.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_ports_in_urls() {
+        assert_eq!(port_of("http://127.0.0.1:8080/"), Some(8080));
+        assert_eq!(port_of("postgresql://u:p@127.0.0.1:54329/db"), Some(54329));
+        assert_eq!(port_of("postgresql://127.0.0.1/db"), None);
+    }
 
     #[test]
     fn parses_concurrency_like_jepsen() {

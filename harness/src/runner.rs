@@ -23,7 +23,8 @@ use crate::generator::ListAppendGenerator;
 use crate::interrupt;
 use crate::log::Log;
 use crate::nemesis::{self, Control, Nemesis};
-use crate::nodes::Node;
+use crate::netns::Host;
+use crate::nodes::{Node, Placement};
 use crate::options::TestOptions;
 use crate::postgres;
 use crate::recorder::Recorder;
@@ -46,6 +47,24 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         postgres::reset(url)?;
         log.info("PostgreSQL tables emptied");
         options.sync.endpoint_args().map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
+    // Partitions put each client in a network namespace of its own.
+    let (faults, observe_queues) = options.nemesis().map_err(anyhow::Error::msg)?;
+    let hosts: Vec<Host> = if faults.iter().any(|f| f.partitions()) {
+        let (_, postgres_port) = options.sync.ports()?;
+        let hosts = options
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Host::create(name, i, &[postgres_port]))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        log.info(format!(
+            "{} client(s) in network namespaces of their own",
+            hosts.len()
+        ));
+        hosts
     } else {
         Vec::new()
     };
@@ -72,7 +91,21 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         ),
     ] {
         for name in names {
-            let node = Node::start(endpoint_bin, backend, name, &dir, extra)?;
+            let i = nodes.len();
+            let (extra, placement) = match hosts.get(i).filter(|_| i < options.nodes.len()) {
+                Some(host) => (
+                    options
+                        .sync
+                        .endpoint_args_via(&host.host_ip())
+                        .map_err(anyhow::Error::msg)?,
+                    Placement {
+                        prefix: host.exec_prefix(),
+                        listen: Some(format!("{}:0", host.node_ip())),
+                    },
+                ),
+                None => (extra.clone(), Placement::default()),
+            };
+            let node = Node::start(endpoint_bin, backend, name, &dir, &extra, &placement)?;
             log.info(format!(
                 "node {} ({backend}{}) up at {}",
                 node.name,
@@ -90,7 +123,6 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         .iter()
         .map(|n| n.lock().expect("node lock").address.clone())
         .collect();
-    let (faults, observe_queues) = options.nemesis().map_err(anyhow::Error::msg)?;
     let concurrency = options.concurrency.resolve(nodes.len());
     let generator = Mutex::new(ListAppendGenerator::new(
         options.seed,
@@ -127,6 +159,12 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
             recorder: &recorder,
             log: &log,
             rng: nemesis::rng(options.seed),
+            hosts: &hosts,
+            ports: if hosts.is_empty() {
+                (0, 0)
+            } else {
+                options.sync.ports()?
+            },
         };
         let nemesis = scope.spawn(move || nemesis.run(orders));
         let observer = observe_queues.then(|| {
