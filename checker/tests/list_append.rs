@@ -401,3 +401,25 @@ fn many_thousand_serial_transactions_are_valid() {
     assert_eq!(v.valid, Validity::Valid, "{:?}", types(&v));
     assert!(v.anomalies.is_empty());
 }
+
+#[test]
+fn an_exhausted_cycle_search_is_unknown_not_a_hang() {
+    // A G0 cycle, but no time at all to search for it: the result says so.
+    let mut h = History::default();
+    h.invoke(0, "[[:append 1 1] [:append 2 1]]")
+        .invoke(1, "[[:append 1 2] [:append 2 2]]")
+        .push(0, "ok", "[[:append 1 1] [:append 2 1]]")
+        .push(1, "ok", "[[:append 1 2] [:append 2 2]]")
+        .txn(2, "ok", "[[:r 1 [1 2]] [:r 2 [2 1]]]");
+    let v = check(
+        &h.ops(),
+        &Options {
+            models: STRICT.to_vec(),
+            cycle_search_timeout: std::time::Duration::ZERO,
+        },
+    );
+    assert_eq!(types(&v), ["cycle-search-timeout"]);
+    assert_eq!(v.valid, Validity::Unknown);
+    let case = &v.anomalies["cycle-search-timeout"][0];
+    assert_eq!(case.get("scc-size"), Some(&checker::edn::Edn::Int(2)));
+}
