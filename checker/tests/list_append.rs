@@ -83,15 +83,20 @@ fn blank_reads_blanks_only_reads() {
     );
 }
 
-#[test]
-fn g0_write_cycle() {
+/// Two concurrent writers whose appends land in opposite orders on two keys: G0.
+fn write_cycle() -> History {
     let mut h = History::default();
     h.invoke(0, "[[:append 1 1] [:append 2 1]]")
         .invoke(1, "[[:append 1 2] [:append 2 2]]")
         .push(0, "ok", "[[:append 1 1] [:append 2 1]]")
         .push(1, "ok", "[[:append 1 2] [:append 2 2]]")
         .txn(2, "ok", "[[:r 1 [1 2]] [:r 2 [2 1]]]");
-    let v = h.check(STRICT);
+    h
+}
+
+#[test]
+fn g0_write_cycle() {
+    let v = write_cycle().check(STRICT);
     assert_eq!(v.valid, Validity::Invalid);
     assert!(types(&v).contains(&"G0"), "{:?}", types(&v));
     assert!(v.not.contains("read-uncommitted"));
@@ -405,14 +410,8 @@ fn many_thousand_serial_transactions_are_valid() {
 #[test]
 fn an_exhausted_cycle_search_is_unknown_not_a_hang() {
     // A G0 cycle, but no time at all to search for it: the result says so.
-    let mut h = History::default();
-    h.invoke(0, "[[:append 1 1] [:append 2 1]]")
-        .invoke(1, "[[:append 1 2] [:append 2 2]]")
-        .push(0, "ok", "[[:append 1 1] [:append 2 1]]")
-        .push(1, "ok", "[[:append 1 2] [:append 2 2]]")
-        .txn(2, "ok", "[[:r 1 [1 2]] [:r 2 [2 1]]]");
     let v = check(
-        &h.ops(),
+        &write_cycle().ops(),
         &Options {
             models: STRICT.to_vec(),
             cycle_search_timeout: std::time::Duration::ZERO,

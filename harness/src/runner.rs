@@ -42,14 +42,11 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     )?;
     let recorder = Recorder::create(&dir)?;
 
-    let extra = if workload.synced() {
+    if workload.synced() {
         let url = options.sync.postgres_url.as_deref().unwrap_or_default();
         postgres::reset(url)?;
         log.info("PostgreSQL tables emptied");
-        options.sync.endpoint_args().map_err(anyhow::Error::msg)?
-    } else {
-        Vec::new()
-    };
+    }
     // Partitions put each client in a network namespace of its own.
     let (faults, observe_queues) = options.nemesis().map_err(anyhow::Error::msg)?;
     let hosts: Vec<Host> = if faults.iter().any(|f| f.partitions()) {
@@ -68,54 +65,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     } else {
         Vec::new()
     };
-    // The clients under test first, then PostgreSQL clients; and whether each only reads.
-    let (clients_read_only, postgres_read_only) = workload.read_only();
-    let postgres_extra = vec![
-        "--postgres-url".to_owned(),
-        options.sync.postgres_url.clone().unwrap_or_default(),
-    ];
-    let mut nodes = Vec::new();
-    let mut read_only = Vec::new();
-    for (names, backend, extra, ro) in [
-        (
-            &options.nodes,
-            workload.backend(),
-            &extra,
-            clients_read_only,
-        ),
-        (
-            &options.postgres_nodes,
-            "postgres",
-            &postgres_extra,
-            postgres_read_only,
-        ),
-    ] {
-        for name in names {
-            let i = nodes.len();
-            let (extra, placement) = match hosts.get(i).filter(|_| i < options.nodes.len()) {
-                Some(host) => (
-                    options
-                        .sync
-                        .endpoint_args_via(&host.host_ip())
-                        .map_err(anyhow::Error::msg)?,
-                    Placement {
-                        prefix: host.exec_prefix(),
-                        listen: Some(format!("{}:0", host.node_ip())),
-                    },
-                ),
-                None => (extra.clone(), Placement::default()),
-            };
-            let node = Node::start(endpoint_bin, backend, name, &dir, &extra, &placement)?;
-            log.info(format!(
-                "node {} ({backend}{}) up at {}",
-                node.name,
-                if ro { ", read-only" } else { "" },
-                node.address
-            ));
-            nodes.push(node);
-            read_only.push(ro);
-        }
-    }
+    let (nodes, read_only) = start_nodes(options, endpoint_bin, &dir, &hosts, &log)?;
     let clients = options.nodes.len();
 
     let nodes: Vec<Mutex<Node>> = nodes.into_iter().map(Mutex::new).collect();
@@ -290,6 +240,69 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     )?;
     log.info(summary(&verdicts, valid, &dir));
     Ok(valid)
+}
+
+/// Starts the clients under test (inside their namespaces, when there are `hosts`), then the
+/// PostgreSQL clients; returns them with whether each only reads.
+fn start_nodes(
+    options: &TestOptions,
+    endpoint_bin: &Path,
+    dir: &Path,
+    hosts: &[Host],
+    log: &Log,
+) -> anyhow::Result<(Vec<Node>, Vec<bool>)> {
+    let workload = options.workload;
+    let sync_args = if workload.synced() {
+        options.sync.endpoint_args().map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
+    let postgres_args = vec![
+        "--postgres-url".to_owned(),
+        options.sync.postgres_url.clone().unwrap_or_default(),
+    ];
+    let (clients_read_only, postgres_read_only) = workload.read_only();
+    let mut nodes = Vec::new();
+    let mut read_only = Vec::new();
+    for (names, backend, args, ro) in [
+        (
+            &options.nodes,
+            workload.backend(),
+            &sync_args,
+            clients_read_only,
+        ),
+        (
+            &options.postgres_nodes,
+            "postgres",
+            &postgres_args,
+            postgres_read_only,
+        ),
+    ] {
+        for name in names {
+            let (args, placement) = match hosts.get(nodes.len()) {
+                Some(host) => (
+                    options
+                        .sync
+                        .endpoint_args_via(&host.host_ip())
+                        .map_err(anyhow::Error::msg)?,
+                    Placement {
+                        prefix: host.exec_prefix(),
+                        listen: Some(format!("{}:0", host.node_ip())),
+                    },
+                ),
+                None => (args.clone(), Placement::default()),
+            };
+            let node = Node::start(endpoint_bin, backend, name, dir, &args, &placement)?;
+            let role = if ro { ", read-only" } else { "" };
+            log.info(format!(
+                "node {} ({backend}{role}) up at {}",
+                node.name, node.address
+            ));
+            nodes.push(node);
+            read_only.push(ro);
+        }
+    }
+    Ok((nodes, read_only))
 }
 
 struct Worker<'a> {
