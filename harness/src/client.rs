@@ -17,6 +17,9 @@ pub enum Completion {
     Info(String),
 }
 
+/// The largest reply read from a node's control routes.
+const REPLY_LIMIT: u64 = 1 << 30;
+
 /// A client of one node's API.
 pub struct Client {
     agent: Agent,
@@ -139,7 +142,12 @@ impl Client {
         mut response: ureq::http::Response<ureq::Body>,
     ) -> anyhow::Result<Value> {
         let status = response.status();
-        let value: Value = response.body_mut().read_json()?;
+        // A node's CRUD queue after a long run is tens of megabytes.
+        let value: Value = response
+            .body_mut()
+            .with_config()
+            .limit(REPLY_LIMIT)
+            .read_json()?;
         anyhow::ensure!(
             status.is_success(),
             "{method} {path}: HTTP {status}: {value}"
