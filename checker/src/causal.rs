@@ -10,8 +10,9 @@
 //!   view) precedes it, in order;
 //! - and no read returns a value nobody wrote (`garbage-read`) or a failed write (`G1a`).
 //!
-//! Causality across keys (a write to one key depending on a read of another) is not checked
-//! here.
+//! Across keys: when a process appends to one key after seeing (or appending) a value on
+//! another, a transaction that reads the append and reads the other key must see that value:
+//! writes-follow-reads when another process wrote it, monotonic-writes when this one did.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,9 @@ pub fn check(txns: &[Txn]) -> Verdict {
     }
     // What each append's session had seen or appended on its key before it: the values that
     // must precede it in any read.
+    // And the latest value the session knew on every other key: any transaction that reads the
+    // append and reads such a key must see that value too (causality across keys).
+    let mut across: FxHashMap<(i64, i64), Vec<(i64, i64)>> = FxHashMap::default();
     // With each, its place in its session's order of appends.
     let mut precedes: FxHashMap<(i64, i64), (usize, Vec<i64>)> = FxHashMap::default();
     let mut by_process: BTreeMap<i64, Vec<&Txn>> = BTreeMap::new();
@@ -88,6 +92,12 @@ pub fn check(txns: &[Txn]) -> Verdict {
                         last_read.insert(*key, list.clone());
                     }
                     Mop::Append { key, value } => {
+                        let others: Vec<(i64, i64)> = view
+                            .iter()
+                            .filter(|(k, _)| *k != key)
+                            .filter_map(|(k, list)| Some((*k, *list.last()?)))
+                            .collect();
+                        across.insert((*key, *value), others);
                         let seen = view.entry(*key).or_default();
                         precedes.insert((*key, *value), (precedes.len(), seen.clone()));
                         seen.push(*value);
@@ -99,6 +109,20 @@ pub fn check(txns: &[Txn]) -> Verdict {
         }
     }
     for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
+        let external: Vec<(i64, &[i64])> = txn
+            .mops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| match m {
+                Mop::Read {
+                    key,
+                    value: Some(list),
+                } if !txn.mops[..i].iter().any(|p| p.key() == *key) => {
+                    Some((*key, list.as_slice()))
+                }
+                _ => None,
+            })
+            .collect();
         for mop in &txn.mops {
             let Mop::Read {
                 key,
@@ -127,6 +151,33 @@ pub fn check(txns: &[Txn]) -> Verdict {
             }
             for (&process, &(_, pos)) in &latest {
                 let v = list[pos];
+                for &(other, needed) in across.get(&(*key, v)).map_or(&[][..], Vec::as_slice) {
+                    let Some((_, seen)) = external.iter().find(|(k, _)| *k == other) else {
+                        continue;
+                    };
+                    if seen.contains(&needed) {
+                        continue;
+                    }
+                    let own = writers
+                        .get(&(other, needed))
+                        .is_some_and(|&w| txns[w].process == process);
+                    let kind = if own {
+                        "monotonic-writes"
+                    } else {
+                        "writes-follow-reads"
+                    };
+                    found.add(
+                        kind,
+                        kw_map([
+                            ("op", txn.to_edn()),
+                            ("key", Edn::Int(*key)),
+                            ("value", Edn::Int(v)),
+                            ("depends-on-key", Edn::Int(other)),
+                            ("depends-on-value", Edn::Int(needed)),
+                            ("read", ints(seen)),
+                        ]),
+                    );
+                }
                 let Some((_, before)) = precedes.get(&(*key, v)) else {
                     continue;
                 };
@@ -258,6 +309,27 @@ mod tests {
             (2, "ok", "[[:r 1 [2]]]"),
         ]);
         assert_eq!(kinds(&v), ["writes-follow-reads"]);
+
+        // Across keys: process 1 saw 1 on key 1 before appending 2 to key 2.
+        let v = check_text(&[
+            (0, "ok", "[[:append 1 1]]"),
+            (1, "ok", "[[:r 1 [1]]]"),
+            (1, "ok", "[[:append 2 2]]"),
+            (2, "ok", "[[:r 2 [2]] [:r 1 []]]"),
+        ]);
+        assert_eq!(kinds(&v), ["writes-follow-reads"]);
+        assert!(
+            v.anomalies["writes-follow-reads"][0]
+                .get("depends-on-key")
+                .is_some()
+        );
+
+        let v = check_text(&[
+            (0, "ok", "[[:append 1 1]]"),
+            (0, "ok", "[[:append 2 2]]"),
+            (1, "ok", "[[:r 2 [2]] [:r 1 []]]"),
+        ]);
+        assert_eq!(kinds(&v), ["monotonic-writes"]);
 
         let v = check_text(&[(0, "fail", "[[:append 1 1]]"), (1, "ok", "[[:r 1 [1 9]]]")]);
         assert_eq!(kinds(&v), ["G1a", "garbage-read"]);
