@@ -36,25 +36,6 @@ impl Server {
         )?;
         let as_postgres = cmd!(sh, "id -u").quiet().read()?.trim() == "0";
         let dir = project::root().join("target/pg");
-        if as_postgres && !dir.exists() && !postgres_can_reach(sh, &project::root()) {
-            // The checkout is somewhere the postgres user cannot enter (say, under /root): keep
-            // the server's files where it can, and link them into target/.
-            let mut hasher = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(&project::root(), &mut hasher);
-            let elsewhere = PathBuf::from(format!(
-                "/var/tmp/powersync-consistency-pg-{:016x}",
-                std::hash::Hasher::finish(&hasher)
-            ));
-            sh.create_dir(&elsewhere)?;
-            sh.create_dir(project::root().join("target"))?;
-            std::os::unix::fs::symlink(&elsewhere, &dir)?;
-            eprintln!(
-                "pg: the postgres user cannot reach {}; server files in {} (linked from {})",
-                project::root().display(),
-                elsewhere.display(),
-                dir.display()
-            );
-        }
         // Paths handed to the server must not pass through the link.
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         Ok(Server {
@@ -125,7 +106,7 @@ pub fn run(sh: &Shell, action: Action) -> anyhow::Result<u8> {
     let server = Server::find(sh)?;
     match action {
         Action::Up => {
-            up(sh, &server, &env)?;
+            ensure_up(sh)?;
             Ok(0)
         }
         Action::Down => {
@@ -155,6 +136,32 @@ pub fn run(sh: &Shell, action: Action) -> anyhow::Result<u8> {
             }
         }
     }
+}
+
+/// Where the server's files go: `target/pg`, or, when the checkout is somewhere the `postgres`
+/// user cannot enter (say, under /root), a directory in /var/tmp linked from `target/pg`.
+fn prepare_dir(sh: &Shell) -> anyhow::Result<()> {
+    let dir = project::root().join("target/pg");
+    let root_user = cmd!(sh, "id -u").quiet().read()?.trim() == "0";
+    if !root_user || dir.exists() || postgres_can_reach(sh, &project::root()) {
+        return Ok(());
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&project::root(), &mut hasher);
+    let elsewhere = PathBuf::from(format!(
+        "/var/tmp/powersync-consistency-pg-{:016x}",
+        std::hash::Hasher::finish(&hasher)
+    ));
+    sh.create_dir(&elsewhere)?;
+    sh.create_dir(project::root().join("target"))?;
+    std::os::unix::fs::symlink(&elsewhere, &dir)?;
+    eprintln!(
+        "pg: the postgres user cannot reach {}; server files in {} (linked from {})",
+        project::root().display(),
+        elsewhere.display(),
+        dir.display()
+    );
+    Ok(())
 }
 
 fn up(sh: &Shell, server: &Server, env: &TestEnv) -> anyhow::Result<()> {
@@ -244,5 +251,6 @@ fn up(sh: &Shell, server: &Server, env: &TestEnv) -> anyhow::Result<()> {
 /// Brings the server up, as `pg up` does, for tasks that need PostgreSQL.
 pub fn ensure_up(sh: &Shell) -> anyhow::Result<()> {
     let env = TestEnv::load()?;
+    prepare_dir(sh)?;
     up(sh, &Server::find(sh)?, &env)
 }
