@@ -1,6 +1,7 @@
 //! `harness`: Jepsen-style test runs against endpoint nodes.
 //! `harness test WORKLOAD [flags]` exits 0 when valid, 1 when invalid, 2 when unknown or broken.
 
+mod analysis;
 mod bench;
 mod client;
 mod generator;
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Runs a workload and checks its history.
     Test(Box<options::TestOptions>),
+    /// Checks a stored run again, without running anything.
+    Analyze(analysis::AnalyzeOptions),
     /// Benchmarks the endpoint's backends against a bare rusqlite loop.
     BenchEndpoint(bench::BenchOptions),
 }
@@ -43,6 +46,9 @@ fn main() -> ExitCode {
     interrupt::install();
     let result = match Cli::parse().command {
         Command::Test(options) => test(&options).map(|valid| valid.exit_code() as u8),
+        Command::Analyze(options) => {
+            analysis::analyze(&options).map(|valid| valid.exit_code() as u8)
+        }
         Command::BenchEndpoint(options) => options
             .endpoint_bin
             .clone()

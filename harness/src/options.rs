@@ -304,6 +304,7 @@ impl TestOptions {
                 names
             }).unwrap_or_default(),
             "nemesis-interval": self.nemesis_interval,
+            "list-append-check": self.checks_list_append(),
         })
     }
 }

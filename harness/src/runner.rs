@@ -8,16 +8,13 @@ use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use checker::causal;
-use checker::convergence::{self, FinalState};
-use checker::crud_queue;
 use checker::edn::{Edn, kw, kw_map};
-use checker::history::{Mop, Op, OpType, OpValue, Process, pair_txns};
-use checker::list_append;
-use checker::verdict::{Validity, Verdict};
+use checker::history::{Mop, OpType, OpValue, Process};
+use checker::verdict::Validity;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::analysis::{self, Finale, Plan};
 use crate::client::{Client, Completion};
 use crate::generator::ListAppendGenerator;
 use crate::interrupt;
@@ -177,69 +174,16 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     drop(nodes);
     recorder.sync()?;
 
+    finale.save(&dir)?;
     let ops = recorder.ops();
     log.info(format!("{} operations recorded; checking", ops.len()));
-    let checks = workload.checks();
-    let mut valid = Validity::Valid;
-    let mut verdicts: Vec<(&str, Verdict)> = Vec::new();
-    if options.checks_list_append() {
-        let started = Instant::now();
-        let verdict = list_append::check(
-            &ops,
-            &list_append::Options {
-                models: options.models()?,
-                cycle_search_timeout: Duration::from_secs(30),
-            },
-        );
-        log.info(format!("list-append analysis took {:?}", started.elapsed()));
-        verdicts.push(("workload", verdict));
-    }
-    let mut results = Vec::new();
-    if checks.crud_queue {
-        let (crud_valid, crud_edn) = check_crud_queues(&ops, &options.nodes, &finale);
-        valid = valid.and(crud_valid);
-        results.push(("crud-queue", crud_edn));
-    }
-    if checks.causal || checks.convergence {
-        match pair_txns(ops.iter().cloned()) {
-            Ok(txns) => {
-                if checks.causal {
-                    verdicts.push(("causal", causal::check(&txns)));
-                }
-                if checks.convergence {
-                    let convergence =
-                        convergence::check(&txns, &finale.finals, finale.stalls.clone());
-                    verdicts.push(("convergence", convergence));
-                }
-            }
-            Err(e) => verdicts.push((
-                "history",
-                Verdict::of_findings(BTreeMap::from([(
-                    "malformed-history".to_owned(),
-                    vec![Edn::Str(e)],
-                )])),
-            )),
-        }
-    }
-    for (name, verdict) in &verdicts {
-        valid = valid.and(verdict.valid);
-        results.push((name, verdict.to_edn()));
-    }
-    let interrupted = interrupt::interrupted();
-    if interrupted && valid == Validity::Valid {
-        valid = Validity::Unknown;
-    }
-    results.insert(0, ("valid?", valid.to_edn()));
-    results.push(("stats", stats(&ops)));
-    results.push(("interrupted?", Edn::Bool(interrupted)));
-    let results = kw_map(results);
-    std::fs::write(dir.join("results.edn"), results.to_pretty_string() + "\n")?;
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&results.to_json())? + "\n",
-    )?;
-    log.info(summary(&verdicts, valid, &dir));
-    Ok(valid)
+    let plan = Plan {
+        workload,
+        nodes: options.nodes.clone(),
+        models: options.models()?,
+        list_append: options.checks_list_append(),
+    };
+    analysis::check(&plan, &dir, &ops, &finale, interrupt::interrupted(), &log)
 }
 
 /// Starts the clients under test (inside their namespaces, when there are `hosts`), then the
@@ -416,17 +360,6 @@ fn final_read(
     })
 }
 
-/// What the final phase gathered.
-#[derive(Default)]
-struct Finale {
-    /// Each participant's final read: the nodes, then PostgreSQL for synced workloads.
-    finals: Vec<(String, FinalState)>,
-    /// Each node's upload queue at the end (local PowerSync workloads).
-    crud_dumps: BTreeMap<String, serde_json::Value>,
-    /// Waits for quiescence that ran out.
-    stalls: Vec<Edn>,
-}
-
 /// After the workload: for synced nodes, wait until uploads drain and a fresh checkpoint is
 /// applied (a wait that runs out is a stall, a finding); then every node's final read, and
 /// PostgreSQL's; for local PowerSync nodes, their upload queue.
@@ -512,87 +445,4 @@ fn final_phase(
         finale.finals.push(("postgres".to_owned(), state));
     }
     Ok(finale)
-}
-
-fn check_crud_queues(ops: &[Op], nodes: &[String], finale: &Finale) -> (Validity, Edn) {
-    let final_states: BTreeMap<&String, &BTreeMap<i64, Vec<i64>>> = finale
-        .finals
-        .iter()
-        .filter_map(|(name, state)| Some((name, state.as_ref()?)))
-        .collect();
-    let dumps = &finale.crud_dumps;
-    let txns = match pair_txns(ops.iter().cloned()) {
-        Ok(t) => t,
-        Err(e) => return (Validity::Unknown, kw_map([("error", Edn::Str(e))])),
-    };
-    let mut valid = Validity::Valid;
-    let mut per_node = Vec::new();
-    for name in nodes {
-        let edn = match (dumps.get(name), final_states.get(name).copied()) {
-            (Some(dump), Some(state)) => match crud_queue::parse(dump) {
-                Ok(queue) => {
-                    let v: Verdict = crud_queue::check(&txns, &queue, state);
-                    valid = valid.and(v.valid);
-                    v.to_edn()
-                }
-                Err(e) => {
-                    valid = valid.and(Validity::Unknown);
-                    kw_map([("valid?", kw("unknown")), ("error", Edn::Str(e))])
-                }
-            },
-            _ => {
-                valid = valid.and(Validity::Unknown);
-                kw_map([
-                    ("valid?", kw("unknown")),
-                    (
-                        "error",
-                        Edn::Str("no final read or CRUD dump from this node".into()),
-                    ),
-                ])
-            }
-        };
-        per_node.push((kw(name), edn));
-    }
-    (valid, Edn::Map(per_node))
-}
-
-fn stats(ops: &[Op]) -> Edn {
-    let count = |kind: OpType| {
-        ops.iter()
-            .filter(|o| o.kind == kind && matches!(o.value, OpValue::Txn(_)))
-            .count() as i64
-    };
-    kw_map([
-        ("count", Edn::Int(count(OpType::Invoke))),
-        ("ok-count", Edn::Int(count(OpType::Ok))),
-        ("fail-count", Edn::Int(count(OpType::Fail))),
-        ("info-count", Edn::Int(count(OpType::Info))),
-    ])
-}
-
-fn summary(verdicts: &[(&str, Verdict)], valid: Validity, dir: &Path) -> String {
-    let headline = match valid {
-        Validity::Valid => "Everything looks good! ヽ(‘ー`)ノ",
-        Validity::Invalid => "Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻",
-        Validity::Unknown => "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
-    };
-    let mut text = format!("results in {}/results.edn\n", dir.display());
-    let names =
-        |s: &std::collections::BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(", ");
-    for (name, verdict) in verdicts {
-        let types: Vec<&str> = verdict.anomaly_types().collect();
-        if types.is_empty() {
-            continue;
-        }
-        text.push_str(&format!("{name}: {}\n", types.join(", ")));
-        if !verdict.not.is_empty() {
-            text.push_str(&format!(
-                "  not: {}\n  also not: {}\n",
-                names(&verdict.not),
-                names(&verdict.also_not)
-            ));
-        }
-    }
-    text.push_str(headline);
-    text
 }

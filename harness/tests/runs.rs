@@ -133,6 +133,44 @@ fn a_valid_run_leaves_a_complete_store() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(json["valid?"], serde_json::Value::Bool(true));
+
+    // Checked again from the store, with another model, by path and by index.
+    assert_eq!(
+        analyze(&[
+            "-t",
+            dir.to_str().unwrap(),
+            "--consistency-models",
+            "serializable"
+        ]),
+        0
+    );
+    let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
+    assert!(results.contains(":models [:serializable]"), "{results}");
+    assert_eq!(
+        analyze(&["--store", store.path().to_str().unwrap(), "-t", "0"]),
+        0
+    );
+    let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
+    assert!(
+        results.contains(":models [:strict-serializable]"),
+        "{results}"
+    );
+    assert_eq!(
+        analyze(&["--store", store.path().to_str().unwrap(), "-t", "1"]),
+        2,
+        "no second run"
+    );
+}
+
+/// Runs `harness analyze` and returns its exit code.
+fn analyze(args: &[&str]) -> i32 {
+    Command::new(harness())
+        .arg("analyze")
+        .args(args)
+        .status()
+        .expect("running harness analyze")
+        .code()
+        .expect("exited normally")
 }
 
 #[test]
@@ -198,4 +236,9 @@ fn a_corrupted_database_is_caught_and_gates_as_invalid() {
     assert_eq!(wait(child), 1, "lost appends make the history invalid");
     let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
     assert!(results.starts_with("{:valid? false"), "{results}");
+    assert_eq!(
+        analyze(&["-t", dir.to_str().unwrap()]),
+        1,
+        "and so it stays when checked again"
+    );
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the suite's one entry point.
 
+mod analyze;
 mod bench;
 mod build_lib;
 mod check;
@@ -30,6 +31,8 @@ enum Task {
     Test(test::Args),
     /// Runs a matrix of workloads and faults and prints a table of verdicts.
     TestAll(test_all::Args),
+    /// Checks a stored run again without running anything (exit 0 valid, 1 invalid, 2 unknown).
+    Analyze(analyze::Args),
     /// Checks a history file (exit 0 valid, 1 invalid, 2 unknown).
     Check(check::Args),
     /// Formatting, lints, tests and short real workloads: what CI runs.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = project::shell().and_then(|sh| match &cli.task {
         Task::Test(args) => test::run(&sh, args),
         Task::TestAll(args) => test_all::run(&sh, args),
+        Task::Analyze(args) => analyze::run(&sh, args),
         Task::Check(args) => check::run(&sh, args),
         Task::Ci => ci::run(&sh),
         Task::BuildLib => build_lib::run(&sh).map(|_| 0),
