@@ -9,6 +9,8 @@ use std::time::SystemTime;
 /// A log file that also echoes to stderr.
 pub struct Log {
     file: Mutex<File>,
+    /// Whether stderr is a terminal with a progress line to clear first.
+    terminal: bool,
 }
 
 impl Log {
@@ -16,6 +18,7 @@ impl Log {
     pub fn create(path: &Path) -> anyhow::Result<Self> {
         Ok(Log {
             file: Mutex::new(File::create(path)?),
+            terminal: crate::progress::enabled(),
         })
     }
 
@@ -23,7 +26,11 @@ impl Log {
     pub fn info(&self, message: impl AsRef<str>) {
         let stamp = humantime::format_rfc3339_millis(SystemTime::now());
         let text = format!("{stamp} INFO {}\n", message.as_ref());
-        eprint!("{text}");
+        if self.terminal {
+            eprint!("\r\x1b[2K{text}");
+        } else {
+            eprint!("{text}");
+        }
         let _ = self
             .file
             .lock()

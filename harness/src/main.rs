@@ -12,6 +12,7 @@ mod netns;
 mod nodes;
 mod options;
 mod postgres;
+mod progress;
 mod recorder;
 mod runner;
 mod store;

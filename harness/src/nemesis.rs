@@ -192,6 +192,8 @@ pub struct Nemesis<'a> {
     pub ports: (u16, u16),
     /// Its randomness.
     pub rng: StdRng,
+    /// The fault in progress, for the progress line.
+    pub state: &'a Mutex<String>,
 }
 
 /// A fault in progress.
@@ -249,6 +251,7 @@ impl Nemesis<'_> {
         let (f, _) = fault.functions();
         let mut guard = self.nodes[node].lock().expect("node lock");
         let name = guard.name.clone();
+        *self.state.lock().expect("state lock") = format!("{f} {name}");
         self.record(OpType::Invoke, f, &name, None)?;
         let result = match fault {
             Fault::Kill => guard.kill(),
@@ -279,6 +282,7 @@ impl Nemesis<'_> {
         let (_, f) = active.fault.functions();
         let mut guard = self.nodes[active.node].lock().expect("node lock");
         let name = guard.name.clone();
+        self.state.lock().expect("state lock").clear();
         self.record(OpType::Invoke, f, &name, None)?;
         let result = match active.fault {
             Fault::Kill | Fault::StopStart => guard.restart(),

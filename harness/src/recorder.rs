@@ -21,6 +21,8 @@ struct Inner {
     ops: Vec<Op>,
     edn: File,
     txt: File,
+    /// Completions of clients' transactions so far: ok, fail, info.
+    completions: [usize; 3],
 }
 
 impl Recorder {
@@ -36,6 +38,7 @@ impl Recorder {
                 ops: Vec::new(),
                 edn: open("history.edn")?,
                 txt: open("history.txt")?,
+                completions: [0; 3],
             }),
         })
     }
@@ -85,8 +88,21 @@ impl Recorder {
             .txt
             .write_all(txt_line.as_bytes())
             .context("writing history.txt")?;
+        if let (Process::Client(_), OpValue::Txn(_)) = (&op.process, &op.value) {
+            match kind {
+                OpType::Ok => inner.completions[0] += 1,
+                OpType::Fail => inner.completions[1] += 1,
+                OpType::Info => inner.completions[2] += 1,
+                OpType::Invoke => {}
+            }
+        }
         inner.ops.push(op.clone());
         Ok(op)
+    }
+
+    /// Clients' transactions completed so far: ok, fail and info.
+    pub fn completions(&self) -> [usize; 3] {
+        self.inner.lock().expect("recorder lock").completions
     }
 
     /// A copy of everything recorded so far.

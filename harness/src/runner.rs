@@ -24,6 +24,7 @@ use crate::netns::Host;
 use crate::nodes::{Node, Placement};
 use crate::options::TestOptions;
 use crate::postgres;
+use crate::progress;
 use crate::recorder::Recorder;
 use crate::store;
 
@@ -80,7 +81,9 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     let next_slot = Mutex::new(Instant::now());
     let end = Instant::now() + Duration::from_secs_f64(options.time_limit);
     let highest_process = AtomicI64::new(concurrency as i64 - 1);
-    let observing_done = AtomicBool::new(false);
+    let workload_done = AtomicBool::new(false);
+    let fault_state = Mutex::new(String::new());
+    let workload_started = Instant::now();
     log.info(format!(
         "{} workers on {} node(s), {} txn/s for {} s; nemesis: {}",
         concurrency,
@@ -106,6 +109,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
             recorder: &recorder,
             log: &log,
             rng: nemesis::rng(options.seed),
+            state: &fault_state,
             hosts: &hosts,
             ports: if hosts.is_empty() {
                 (0, 0)
@@ -114,9 +118,20 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
             },
         };
         let nemesis = scope.spawn(move || nemesis.run(orders));
+        let progress = progress::enabled().then(|| {
+            scope.spawn(|| {
+                progress::show(
+                    &recorder,
+                    workload_started,
+                    options.time_limit,
+                    &fault_state,
+                    &workload_done,
+                )
+            })
+        });
         let observer = observe_queues.then(|| {
             scope.spawn(|| {
-                nemesis::observe_upload_queues(&nodes[..clients], &recorder, &observing_done)
+                nemesis::observe_upload_queues(&nodes[..clients], &recorder, &workload_done)
             })
         });
         let workers: Vec<_> = (0..concurrency)
@@ -140,7 +155,10 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         for handle in workers {
             handle.join().expect("worker panicked")?;
         }
-        observing_done.store(true, Ordering::SeqCst);
+        workload_done.store(true, Ordering::SeqCst);
+        if let Some(progress) = progress {
+            progress.join().expect("progress line panicked");
+        }
         if let Some(observer) = observer {
             observer.join().expect("observer panicked")?;
         }
