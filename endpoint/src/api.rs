@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::backend::Backend;
+use crate::sdk::SdkBackend;
 use crate::txn::{TxnError, TxnRequest};
 
 /// Shared state of the handlers.
@@ -98,13 +99,23 @@ async fn sql_txn(State(app): State<Arc<App>>, body: Bytes) -> Reply {
     }
 }
 
-fn sdk_only(app: &App, route: &str) -> Reply {
-    Reply(
-        StatusCode::NOT_FOUND,
-        json!({ "type": "error", "error": format!("{route} needs the powersync backend; this node runs {}", app.backend.name()) }),
-    )
+/// The node's SDK backend, or the reply for a route that needs one on a node without it.
+fn sdk<'a>(app: &'a App, route: &str) -> Result<&'a SdkBackend, Reply> {
+    match &app.backend {
+        Backend::Sdk(sdk) => Ok(sdk),
+        other => Err(Reply(
+            StatusCode::NOT_FOUND,
+            json!({ "type": "error", "error": format!("{route} needs the powersync backend; this node runs {}", other.name()) }),
+        )),
+    }
 }
 
+/// 200 with the value, or `on_error`'s reply.
+fn reply(result: anyhow::Result<Value>, on_error: fn(anyhow::Error) -> Reply) -> Reply {
+    result.map_or_else(on_error, |v| Reply(StatusCode::OK, v))
+}
+
+/// A failure of the SDK or its database: 500.
 fn internal(e: anyhow::Error) -> Reply {
     Reply(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,31 +123,12 @@ fn internal(e: anyhow::Error) -> Reply {
     )
 }
 
-async fn status(State(app): State<Arc<App>>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => Reply(StatusCode::OK, sdk.status()),
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/status"),
-    }
-}
-
-async fn upload_queue_count(State(app): State<Arc<App>>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => sdk
-            .upload_queue()
-            .await
-            .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/upload-queue-count"),
-    }
-}
-
-async fn crud(State(app): State<Arc<App>>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => sdk
-            .crud()
-            .await
-            .map_or_else(internal, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/crud"),
-    }
+/// A wait that ran out is a stall: 504 with what the SDK reported.
+fn stalled(e: anyhow::Error) -> Reply {
+    Reply(
+        StatusCode::GATEWAY_TIMEOUT,
+        json!({ "type": "error", "error": format!("{e:#}") }),
+    )
 }
 
 /// `?timeout_ms=N` for the waits; 60 s by default.
@@ -151,54 +143,59 @@ impl Wait {
     }
 }
 
-/// A wait that ran out is a stall: 504 with what the SDK reported.
-fn stalled(e: anyhow::Error) -> Reply {
-    Reply(
-        StatusCode::GATEWAY_TIMEOUT,
-        json!({ "type": "error", "error": format!("{e:#}") }),
-    )
+async fn status(State(app): State<Arc<App>>) -> Reply {
+    match sdk(&app, "/db-api/status") {
+        Ok(sdk) => Reply(StatusCode::OK, sdk.status()),
+        Err(reply) => reply,
+    }
 }
 
-fn sdk_result(result: anyhow::Result<Value>) -> Reply {
-    result.map_or_else(internal, |v| Reply(StatusCode::OK, v))
+async fn upload_queue_count(State(app): State<Arc<App>>) -> Reply {
+    match sdk(&app, "/db-api/upload-queue-count") {
+        Ok(sdk) => reply(sdk.upload_queue().await, internal),
+        Err(reply) => reply,
+    }
+}
+
+async fn crud(State(app): State<Arc<App>>) -> Reply {
+    match sdk(&app, "/db-api/crud") {
+        Ok(sdk) => reply(sdk.crud().await, internal),
+        Err(reply) => reply,
+    }
 }
 
 async fn connect(State(app): State<Arc<App>>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => {
-            sdk_result(sdk.connect().await.map(|()| json!({ "connecting": true })))
-        }
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/connect"),
+    match sdk(&app, "/db-api/connect") {
+        Ok(sdk) => reply(
+            sdk.connect().await.map(|()| json!({ "connecting": true })),
+            internal,
+        ),
+        Err(reply) => reply,
     }
 }
 
 async fn disconnect(State(app): State<Arc<App>>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => sdk_result(
+    match sdk(&app, "/db-api/disconnect") {
+        Ok(sdk) => reply(
             sdk.disconnect()
                 .await
                 .map(|()| json!({ "connected": false })),
+            internal,
         ),
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/disconnect"),
+        Err(reply) => reply,
     }
 }
 
 async fn upload_queue_wait(State(app): State<Arc<App>>, Query(wait): Query<Wait>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => sdk
-            .wait_upload_queue_empty(wait.timeout())
-            .await
-            .map_or_else(stalled, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/upload-queue-wait"),
+    match sdk(&app, "/db-api/upload-queue-wait") {
+        Ok(sdk) => reply(sdk.wait_upload_queue_empty(wait.timeout()).await, stalled),
+        Err(reply) => reply,
     }
 }
 
 async fn downloading_wait(State(app): State<Arc<App>>, Query(wait): Query<Wait>) -> Reply {
-    match &app.backend {
-        Backend::Sdk(sdk) => sdk
-            .wait_downloaded(wait.timeout())
-            .await
-            .map_or_else(stalled, |v| Reply(StatusCode::OK, v)),
-        Backend::Sqlite(_) | Backend::Postgres(_) => sdk_only(&app, "/db-api/downloading-wait"),
+    match sdk(&app, "/db-api/downloading-wait") {
+        Ok(sdk) => reply(sdk.wait_downloaded(wait.timeout()).await, stalled),
+        Err(reply) => reply,
     }
 }
