@@ -110,18 +110,8 @@ pub fn check(txns: &[Txn]) -> Verdict {
     }
     for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
         let external: Vec<(i64, &[i64])> = txn
-            .mops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| match m {
-                Mop::Read {
-                    key,
-                    value: Some(list),
-                } if !txn.mops[..i].iter().any(|p| p.key() == *key) => {
-                    Some((*key, list.as_slice()))
-                }
-                _ => None,
-            })
+            .external_list_reads()
+            .map(|(_, key, list)| (key, list))
             .collect();
         for mop in &txn.mops {
             let Mop::Read {

@@ -481,6 +481,22 @@ pub struct Txn {
 }
 
 impl Txn {
+    /// Its external list reads: the first access to each key, when that is a completed read,
+    /// as (micro-op position, key, list).
+    pub fn external_list_reads(&self) -> impl Iterator<Item = (usize, i64, &[i64])> {
+        // Transactions are short: a scan beats a set here.
+        self.mops.iter().enumerate().filter_map(move |(i, mop)| {
+            let first = !self.mops[..i].iter().any(|m| m.key() == mop.key());
+            match mop {
+                Mop::Read {
+                    key,
+                    value: Some(list),
+                } if first => Some((i, *key, list.as_slice())),
+                _ => None,
+            }
+        })
+    }
+
     /// Renders the completion (or the invocation when there is none) as a Jepsen op.
     pub fn to_edn(&self) -> Edn {
         Op {

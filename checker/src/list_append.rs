@@ -244,21 +244,6 @@ impl<'a> Analysis<'a> {
             .map(|w| w.txn)
     }
 
-    /// A transaction's external reads: the first read of each key, before any append to it.
-    fn external_reads(txn: &Txn) -> impl Iterator<Item = (usize, i64, &[i64])> {
-        // Transactions are short: a scan beats a set here.
-        txn.mops.iter().enumerate().filter_map(move |(i, mop)| {
-            let first = !txn.mops[..i].iter().any(|m| m.key() == mop.key());
-            match mop {
-                Mop::Read {
-                    key,
-                    value: Some(list),
-                } if first => Some((i, *key, list.as_slice())),
-                _ => None,
-            }
-        })
-    }
-
     fn non_cyclic(&self, found: &mut Findings) {
         let mut incompatible: BTreeSet<i64> = BTreeSet::new();
         let mut lost: FxHashMap<(i64, usize, Option<i64>), Vec<usize>> = FxHashMap::default();
@@ -312,7 +297,7 @@ impl<'a> Analysis<'a> {
                     );
                 }
             }
-            for (i, key, list) in Self::external_reads(txn) {
+            for (i, key, list) in txn.external_list_reads() {
                 let writes_later = txn.mops[i + 1..]
                     .iter()
                     .any(|m| matches!(m, Mop::Append { key: k, .. } if *k == key));
@@ -429,7 +414,7 @@ impl<'a> Analysis<'a> {
             }
         }
         for txn in self.txns.iter().filter(|t| t.kind == OpType::Ok) {
-            for (_, key, list) in Self::external_reads(txn) {
+            for (_, key, list) in txn.external_list_reads() {
                 if let Some(&last) = list.last()
                     && let Some(w) = self.committed_writer(key, last)
                 {
@@ -485,7 +470,7 @@ impl Evidence for Analysis<'_> {
                 }
             }
             Rels::WR => {
-                for (_, key, list) in Self::external_reads(tb) {
+                for (_, key, list) in tb.external_list_reads() {
                     if let Some(&last) = list.last()
                         && self.committed_writer(key, last) == Some(a)
                     {
@@ -497,7 +482,7 @@ impl Evidence for Analysis<'_> {
                 }
             }
             Rels::RW => {
-                for (_, key, list) in Self::external_reads(ta) {
+                for (_, key, list) in ta.external_list_reads() {
                     let order = self.version_order(key);
                     if list.len() < order.len()
                         && order.starts_with(list)
