@@ -378,9 +378,9 @@ fn final_read(
     })
 }
 
-/// After the workload: for synced nodes, wait until uploads drain and a fresh checkpoint is
-/// applied (a wait that runs out is a stall, a finding); then every node's final read, and
-/// PostgreSQL's; for local PowerSync nodes, their upload queue.
+/// After the workload: for synced workloads, wait until every client's uploads drain, then until
+/// each has applied a fresh checkpoint (a wait that runs out is a stall, a finding); then every
+/// node's final read, and PostgreSQL's; for local PowerSync nodes, their upload queue.
 fn final_phase(
     options: &TestOptions,
     nodes: &[Mutex<Node>],
@@ -394,15 +394,15 @@ fn final_phase(
     let mut finale = Finale::default();
     let wait_ms = (options.sync.quiesce_timeout * 1000.0) as u64;
     let mut process = first_process;
-    for (i, node) in nodes.iter().enumerate() {
-        let node = node.lock().expect("node lock");
-        let is_client = i < clients;
-        let client = Client::new(
-            &node.address,
-            Duration::from_secs_f64(options.sync.quiesce_timeout + 30.0),
-        );
-        if workload.synced() && is_client {
-            for route in ["upload-queue-wait", "downloading-wait"] {
+    let timeout = Duration::from_secs_f64(options.sync.quiesce_timeout + 30.0);
+    // Every client's uploads must be in PostgreSQL before any client's barrier, and every
+    // barrier passed before any final read: otherwise a node read early misses what another
+    // uploaded late.
+    if workload.synced() {
+        for route in ["upload-queue-wait", "downloading-wait"] {
+            for node in &nodes[..clients] {
+                let node = node.lock().expect("node lock");
+                let client = Client::new(&node.address, timeout);
                 let started = Instant::now();
                 match client.post_json(&format!("/db-api/{route}?timeout_ms={wait_ms}")) {
                     Ok(_) => log.info(format!(
@@ -421,6 +421,11 @@ fn final_phase(
                 }
             }
         }
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let node = node.lock().expect("node lock");
+        let is_client = i < clients;
+        let client = Client::new(&node.address, timeout);
         let state = final_read(recorder, process, keys, |mops| client.txn(mops))?;
         process += 1;
         if state.is_none() {
