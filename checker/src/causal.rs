@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::edn::{Edn, kw_map};
+use crate::edn::{Edn, ints, kw_map};
 use crate::history::{Mop, OpType, Txn};
 use crate::verdict::{Findings, Verdict};
 
@@ -224,10 +224,6 @@ fn element(txn: &Txn, key: i64, value: i64) -> Edn {
         ("key", Edn::Int(key)),
         ("value", Edn::Int(value)),
     ])
-}
-
-fn ints(values: &[i64]) -> Edn {
-    Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
 }
 
 #[cfg(test)]

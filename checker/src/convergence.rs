@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
-use crate::edn::{Edn, kw_map};
+use crate::edn::{Edn, ints, kw_map};
 use crate::history::{Mop, OpType, Txn};
 use crate::verdict::Verdict;
 
@@ -108,10 +108,6 @@ fn element(node: &str, key: i64, value: i64, txn: Option<&Txn>) -> Edn {
         entries.push(("op", txn.to_edn()));
     }
     kw_map(entries)
-}
-
-fn ints(values: &[i64]) -> Edn {
-    Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
 }
 
 #[cfg(test)]

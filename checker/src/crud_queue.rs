@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::edn::{Edn, kw_map};
+use crate::edn::{Edn, ints, kw_map};
 use crate::history::{Mop, OpType, Txn};
 use crate::verdict::Verdict;
 
@@ -236,10 +236,6 @@ pub fn check(txns: &[Txn], queue: &[CrudTxn], final_state: &BTreeMap<i64, Vec<i6
         }
     }
     Verdict::of_findings(found)
-}
-
-fn ints(values: &[i64]) -> Edn {
-    Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
 }
 
 #[cfg(test)]

@@ -34,6 +34,11 @@ pub fn kw(name: &str) -> Edn {
     Edn::Keyword(name.to_owned())
 }
 
+/// Builds a vector of integers.
+pub fn ints(values: &[i64]) -> Edn {
+    Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
+}
+
 /// Builds a map whose keys are keywords.
 pub fn kw_map<I, S>(entries: I) -> Edn
 where

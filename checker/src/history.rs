@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::BufRead;
 use std::sync::{Mutex, mpsc};
 
-use crate::edn::{self, Edn, kw, kw_map};
+use crate::edn::{self, Edn, ints, kw, kw_map};
 
 /// Whether an operation is an invocation or one of Jepsen's three completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,9 +130,7 @@ impl Mop {
             Mop::Read { key, value } => Edn::Vector(vec![
                 kw("r"),
                 Edn::Int(*key),
-                value.as_ref().map_or(Edn::Nil, |list| {
-                    Edn::Vector(list.iter().map(|v| Edn::Int(*v)).collect())
-                }),
+                value.as_deref().map_or(Edn::Nil, ints),
             ]),
         }
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::edn::{Edn, kw, kw_map};
+use crate::edn::{Edn, ints, kw, kw_map};
 use crate::graph::{Graph, GraphBuilder, Rels};
 use crate::history::{Mop, Op, OpType, Txn, pair_txns};
 use crate::txn_graph::{self, Evidence};
@@ -136,10 +136,6 @@ fn read_list(mop: &Mop) -> Option<&[i64]> {
 fn first_duplicate(list: &[i64]) -> Option<i64> {
     let mut seen = FxHashSet::default();
     list.iter().find(|v| !seen.insert(**v)).copied()
-}
-
-fn ints(values: &[i64]) -> Edn {
-    Edn::Vector(values.iter().map(|v| Edn::Int(*v)).collect())
 }
 
 impl<'a> Analysis<'a> {
