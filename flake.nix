@@ -35,8 +35,13 @@
             pkgs.pkg-config
             pkgs.nodejs_22
             pkgs.docker-compose
+            pkgs.chromium # the results browser's headless test
+            pkgs.iproute2
+            pkgs.nftables
           ];
           LIBCLANG_PATH = "${pkgs.llvmPackages.libclang.lib}/lib";
+          # The plots' text.
+          HARNESS_FONT = "${pkgs.dejavu_fonts}/share/fonts/truetype/DejaVuSans.ttf";
         };
       });
 

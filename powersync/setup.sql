@@ -20,6 +20,14 @@ CREATE TABLE IF NOT EXISTS lists (
 );
 ALTER TABLE lists OWNER TO :"user";
 
+-- One row per max-write-wins register: v only grows (writers keep the greater value).
+CREATE TABLE IF NOT EXISTS registers (
+  id text PRIMARY KEY,
+  k bigint NOT NULL,
+  v bigint NOT NULL
+);
+ALTER TABLE registers OWNER TO :"user";
+
 -- The CRUD transactions the upload connector has applied: applying one twice is detected here.
 CREATE TABLE IF NOT EXISTS ps_applied_txns (
   client_id text NOT NULL,
@@ -29,5 +37,10 @@ CREATE TABLE IF NOT EXISTS ps_applied_txns (
 );
 ALTER TABLE ps_applied_txns OWNER TO :"user";
 
-SELECT 'CREATE PUBLICATION powersync FOR TABLE lists'
+SELECT 'CREATE PUBLICATION powersync FOR TABLE lists, registers'
 WHERE NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'powersync') \gexec
+
+-- A database set up before the register table existed: publish it too.
+SELECT 'ALTER PUBLICATION powersync ADD TABLE registers'
+WHERE NOT EXISTS (SELECT FROM pg_publication_tables
+                  WHERE pubname = 'powersync' AND tablename = 'registers') \gexec

@@ -12,6 +12,7 @@ mod fast_edn;
 pub mod graph;
 pub mod history;
 pub mod list_append;
+pub mod max_register;
 pub mod models;
 pub mod rw_register;
 pub mod synth;

@@ -1,4 +1,5 @@
-//! The HTTP API: `POST /sql-txn` runs a Jepsen transaction; `/db-api/*` exposes the SDK's state.
+//! The HTTP API: `POST /sql-txn` runs a list-append transaction, `POST /mww-txn` a
+//! max-write-wins register transaction; `/db-api/*` exposes the SDK's state.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::backend::Backend;
+use crate::registers::RegisterTxnRequest;
 use crate::sdk::SdkBackend;
 use crate::txn::{TxnError, TxnRequest};
 
@@ -27,6 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/sql-txn", post(sql_txn))
+        .route("/mww-txn", post(mww_txn))
         .route("/db-api/status", get(status))
         .route("/db-api/upload-queue-count", get(upload_queue_count))
         .route("/db-api/crud", get(crud))
@@ -71,29 +74,58 @@ async fn sql_txn(State(app): State<Arc<App>>, body: Bytes) -> Reply {
         Ok(r) => r,
         Err(e) => return bad_request(format!("malformed transaction: {e}")),
     };
-    if request.f != "txn" {
-        return bad_request(format!(
-            "unsupported function {:?}; expected \"txn\"",
-            request.f
-        ));
+    if let Err(reply) = check_invocation(&request.f, request.kind.as_deref()) {
+        return reply;
     }
-    if let Some(kind) = request.kind.as_deref().filter(|k| *k != "invoke") {
-        return bad_request(format!("unsupported type {kind:?}; expected \"invoke\""));
+    completion(app.backend.run(&request.value).await, &request.value)
+}
+
+async fn mww_txn(State(app): State<Arc<App>>, body: Bytes) -> Reply {
+    let request: RegisterTxnRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("malformed register transaction: {e}")),
+    };
+    if let Err(reply) = check_invocation(&request.f, request.kind.as_deref()) {
+        return reply;
     }
-    match app.backend.run(&request.value).await {
+    completion(
+        app.backend.run_registers(&request.value).await,
+        &request.value,
+    )
+}
+
+/// A transaction's `f` must be `txn`, and its `type`, when given, `invoke`.
+fn check_invocation(f: &str, kind: Option<&str>) -> Result<(), Reply> {
+    if f != "txn" {
+        return Err(bad_request(format!(
+            "unsupported function {f:?}; expected \"txn\""
+        )));
+    }
+    if let Some(kind) = kind.filter(|k| *k != "invoke") {
+        return Err(bad_request(format!(
+            "unsupported type {kind:?}; expected \"invoke\""
+        )));
+    }
+    Ok(())
+}
+
+/// The reply to a transaction: `ok` with the reads filled in, `fail` when it certainly did not
+/// commit, `info` (500) when it may have.
+fn completion<M: serde::Serialize>(result: Result<Vec<M>, TxnError>, invoked: &[M]) -> Reply {
+    match result {
         Ok(value) => Reply(
             StatusCode::OK,
             json!({ "type": "ok", "f": "txn", "value": value }),
         ),
         Err(TxnError::Aborted(error)) => Reply(
             StatusCode::OK,
-            json!({ "type": "fail", "f": "txn", "value": request.value, "error": error }),
+            json!({ "type": "fail", "f": "txn", "value": invoked, "error": error }),
         ),
         Err(TxnError::Indeterminate(error)) => {
             log::warn!("indeterminate transaction: {error}");
             Reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "type": "info", "f": "txn", "value": request.value, "error": error }),
+                json!({ "type": "info", "f": "txn", "value": invoked, "error": error }),
             )
         }
     }

@@ -1,6 +1,7 @@
 //! The backends a node can run transactions on.
 
 use crate::postgres::PostgresBackend;
+use crate::registers::RegisterMop;
 use crate::sdk::SdkBackend;
 use crate::sqlite::SqliteBackend;
 use crate::txn::{Mop, TxnError};
@@ -25,7 +26,16 @@ impl Backend {
         }
     }
 
-    /// Runs one transaction.
+    /// Runs one max-write-wins register transaction.
+    pub async fn run_registers(&self, mops: &[RegisterMop]) -> Result<Vec<RegisterMop>, TxnError> {
+        match self {
+            Backend::Sqlite(b) => tokio::task::block_in_place(|| b.run_registers(mops)),
+            Backend::Sdk(b) => b.run_registers(mops).await,
+            Backend::Postgres(b) => b.run_registers(mops).await,
+        }
+    }
+
+    /// Runs one list-append transaction.
     pub async fn run(&self, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> {
         match self {
             Backend::Sqlite(b) => tokio::task::block_in_place(|| b.run(mops)),

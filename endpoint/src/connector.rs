@@ -13,8 +13,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, IsolationLevel};
+use tokio_postgres::{Client, IsolationLevel, Transaction};
 
+use crate::registers::REGISTERS;
 use crate::txn::TABLE;
 
 /// How a node reaches the PowerSync service and PostgreSQL.
@@ -144,6 +145,23 @@ pub struct Change {
     pub previous: Option<Map<String, Value>>,
 }
 
+impl Change {
+    /// A register change's key (from the row id) and value; an error names what is wrong.
+    pub fn register(&self) -> Result<(i64, i64), String> {
+        let k = self
+            .id
+            .parse()
+            .map_err(|_| format!("register row id {:?} is not an integer key", self.id))?;
+        let v = self.data.get("v").and_then(Value::as_i64).ok_or_else(|| {
+            format!(
+                "register change of {} carries no integer v: {:?}",
+                self.id, self.data
+            )
+        })?;
+        Ok((k, v))
+    }
+}
+
 /// The elements a list-append change added: `new` minus the `old` prefix, comma-separated;
 /// `None` when `new` does not extend `old` (then the value is written as given).
 fn appended_suffix<'a>(old: &str, new: &'a str) -> Option<&'a str> {
@@ -200,7 +218,8 @@ impl PostgresApplier {
         }
     }
 
-    /// Applies `changes`, the CRUD transaction `tx_id` of client `client_id`, in one REPEATABLE
+    /// Applies `changes`, the CRUD transaction `tx_id` of client `client_id` (each checked
+    /// first: one that cannot be applied fails the whole transaction), in one REPEATABLE
     /// READ transaction that also records it, so a second attempt is detected and skipped.
     /// Retries transient errors with bounded exponential backoff.
     pub async fn apply(
@@ -209,6 +228,8 @@ impl PostgresApplier {
         tx_id: i64,
         changes: &[Change],
     ) -> anyhow::Result<Applied> {
+        let steps = plan(changes)
+            .map_err(|e| anyhow::anyhow!("CRUD transaction {tx_id} cannot be applied: {e}"))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -217,7 +238,7 @@ impl PostgresApplier {
                 *guard = Some(crate::postgres::connect(&self.url).await?);
             }
             let client = guard.as_mut().expect("connected above");
-            match apply_once(client, client_id, tx_id, changes).await {
+            match apply_once(client, client_id, tx_id, &steps).await {
                 Err(e) if transient(&e) && attempt < ATTEMPTS => {
                     drop(guard);
                     let backoff = Duration::from_millis(20 << attempt.min(7));
@@ -244,7 +265,7 @@ async fn apply_once(
     client: &mut Client,
     client_id: &str,
     tx_id: i64,
-    changes: &[Change],
+    steps: &[Step<'_>],
 ) -> Result<bool, tokio_postgres::Error> {
     let tx = client
         .build_transaction()
@@ -261,67 +282,131 @@ async fn apply_once(
         tx.rollback().await?;
         return Ok(false);
     }
-    for change in changes {
-        let k = change.data.get("k").and_then(Value::as_i64);
-        let v = change.data.get("v").and_then(Value::as_str);
-        match change.op {
-            ChangeOp::Put => {
-                // A row new to this client: another client may have created it meanwhile, so
-                // append to whatever is there.
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {TABLE} (id, k, v) VALUES ($1, $2, $3)
-                         ON CONFLICT (id) DO UPDATE SET k = EXCLUDED.k, v = CASE
-                           WHEN {TABLE}.v = '' THEN EXCLUDED.v
-                           WHEN EXCLUDED.v = '' THEN {TABLE}.v
-                           ELSE {TABLE}.v || ',' || EXCLUDED.v END"
-                    ),
-                    &[&change.id, &k.unwrap_or_default(), &v.unwrap_or_default()],
-                )
-                .await?;
-            }
-            ChangeOp::Patch => {
-                let old = change
-                    .previous
-                    .as_ref()
-                    .and_then(|p| p.get("v"))
-                    .and_then(Value::as_str);
-                match (old, v) {
-                    (Some(old), Some(new)) if appended_suffix(old, new).is_some() => {
-                        let suffix = appended_suffix(old, new).unwrap_or_default();
-                        if !suffix.is_empty() {
-                            tx.execute(
-                                &format!(
-                                    "UPDATE {TABLE} SET v = CASE WHEN v = '' THEN $2 ELSE v || ',' || $2 END WHERE id = $1"
-                                ),
-                                &[&change.id, &suffix],
-                            )
-                            .await?;
-                        }
-                    }
-                    _ => {
-                        if old.is_some() {
-                            log::warn!(
-                                "PATCH of {} does not extend its previous value; writing it as given",
-                                change.id
-                            );
-                        }
-                        tx.execute(
-                            &format!("UPDATE {TABLE} SET k = COALESCE($2, k), v = COALESCE($3, v) WHERE id = $1"),
-                            &[&change.id, &k, &v],
-                        )
-                        .await?;
-                    }
-                }
-            }
-            ChangeOp::Delete => {
-                tx.execute(&format!("DELETE FROM {TABLE} WHERE id = $1"), &[&change.id])
+    for step in steps {
+        match *step {
+            Step::List(change) => apply_list_change(&tx, change).await?,
+            Step::RaiseRegister { id, k, v } => raise_register(&tx, id, k, v).await?,
+            Step::DeleteRegister(id) => {
+                tx.execute(&format!("DELETE FROM {REGISTERS} WHERE id = $1"), &[&id])
                     .await?;
             }
         }
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// A change checked and ready to apply.
+enum Step<'a> {
+    /// A list change.
+    List(&'a Change),
+    /// Raise register `k` (row `id`) to `v` if greater.
+    RaiseRegister { id: &'a str, k: i64, v: i64 },
+    /// Delete a register's row.
+    DeleteRegister(&'a str),
+}
+
+/// Checks every change before anything is applied: an unknown table, or a register change
+/// without an integer key and value, fails the upload (the SDK retries; the queue stalls, which
+/// the final phase reports) rather than being skipped.
+fn plan(changes: &[Change]) -> Result<Vec<Step<'_>>, String> {
+    changes
+        .iter()
+        .map(|change| match (change.table.as_str(), change.op) {
+            (TABLE, _) => Ok(Step::List(change)),
+            (REGISTERS, ChangeOp::Delete) => Ok(Step::DeleteRegister(&change.id)),
+            (REGISTERS, _) => change.register().map(|(k, v)| Step::RaiseRegister {
+                id: &change.id,
+                k,
+                v,
+            }),
+            (other, _) => Err(format!("CRUD transaction for unknown table {other:?}")),
+        })
+        .collect()
+}
+
+/// A register change keeps the greater of PostgreSQL's value and the client's: PUT and PATCH
+/// alike, since another client may have created or raised the row meanwhile.
+async fn raise_register(
+    tx: &Transaction<'_>,
+    id: &str,
+    k: i64,
+    v: i64,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {REGISTERS} (id, k, v) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET v = GREATEST({REGISTERS}.v, EXCLUDED.v)"
+        ),
+        &[&id, &k, &v],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A list change adds what the client appended to what PostgreSQL holds.
+async fn apply_list_change(
+    tx: &Transaction<'_>,
+    change: &Change,
+) -> Result<(), tokio_postgres::Error> {
+    let k = change.data.get("k").and_then(Value::as_i64);
+    let v = change.data.get("v").and_then(Value::as_str);
+    match change.op {
+        ChangeOp::Put => {
+            // A row new to this client: another client may have created it meanwhile, so
+            // append to whatever is there.
+            tx.execute(
+                &format!(
+                    "INSERT INTO {TABLE} (id, k, v) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET k = EXCLUDED.k, v = CASE
+                           WHEN {TABLE}.v = '' THEN EXCLUDED.v
+                           WHEN EXCLUDED.v = '' THEN {TABLE}.v
+                           ELSE {TABLE}.v || ',' || EXCLUDED.v END"
+                ),
+                &[&change.id, &k.unwrap_or_default(), &v.unwrap_or_default()],
+            )
+            .await?;
+        }
+        ChangeOp::Patch => {
+            let old = change
+                .previous
+                .as_ref()
+                .and_then(|p| p.get("v"))
+                .and_then(Value::as_str);
+            match (old, v) {
+                (Some(old), Some(new)) if appended_suffix(old, new).is_some() => {
+                    let suffix = appended_suffix(old, new).unwrap_or_default();
+                    if !suffix.is_empty() {
+                        tx.execute(
+                                &format!(
+                                    "UPDATE {TABLE} SET v = CASE WHEN v = '' THEN $2 ELSE v || ',' || $2 END WHERE id = $1"
+                                ),
+                                &[&change.id, &suffix],
+                            )
+                            .await?;
+                    }
+                }
+                _ => {
+                    if old.is_some() {
+                        log::warn!(
+                            "PATCH of {} does not extend its previous value; writing it as given",
+                            change.id
+                        );
+                    }
+                    tx.execute(
+                            &format!("UPDATE {TABLE} SET k = COALESCE($2, k), v = COALESCE($3, v) WHERE id = $1"),
+                            &[&change.id, &k, &v],
+                        )
+                        .await?;
+                }
+            }
+        }
+        ChangeOp::Delete => {
+            tx.execute(&format!("DELETE FROM {TABLE} WHERE id = $1"), &[&change.id])
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Uploads the database's queued CRUD transactions, oldest first, until none is left.
@@ -358,12 +443,6 @@ impl MutationUploader for Uploader {
                     previous: e.previous_values.clone(),
                 })
                 .collect();
-            if let Some(other) = changes.iter().find(|c| c.table != TABLE) {
-                return Err(PowerSyncError::upload_error(UploadError(format!(
-                    "CRUD transaction for unknown table {:?}",
-                    other.table
-                ))));
-            }
             let tx_id = tx.id.unwrap_or(tx.last_item_id);
             match self.applier.apply(&client_id, tx_id, &changes).await {
                 Ok(Applied::Now { attempt }) if attempt > 1 => {

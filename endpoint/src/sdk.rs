@@ -14,6 +14,7 @@ use powersync::{
 use serde_json::{Value, json};
 
 use crate::connector::{PostgresApplier, SyncConfig, TokenAuthenticator, Uploader};
+use crate::registers::{self, REGISTERS, RegisterMop};
 use crate::txn::{self, Mop, TABLE, TxnError};
 
 /// A PowerSync-managed database, synced when given a [`SyncConfig`].
@@ -22,7 +23,7 @@ pub struct SdkBackend {
     sync: Option<(SyncConfig, Arc<PostgresApplier>)>,
 }
 
-/// The client-side schema: the list-append table (the SDK adds `id`).
+/// The client-side schema: the list-append and register tables (the SDK adds `id`).
 pub fn schema() -> Schema {
     let mut schema = Schema::default();
     // Previous values let the uploader apply what a transaction appended, not overwrite
@@ -31,6 +32,12 @@ pub fn schema() -> Schema {
         TABLE,
         vec![Column::integer("k"), Column::text("v")],
         |table| table.options.track_previous_values = Some(TrackPreviousValues::all()),
+    ));
+    // A register's upload needs no previous value: PostgreSQL keeps the greater.
+    schema.tables.push(Table::create(
+        REGISTERS,
+        vec![Column::integer("k"), Column::integer("v")],
+        |_| {},
     ));
     schema
 }
@@ -149,15 +156,28 @@ impl SdkBackend {
         }
     }
 
-    /// Runs one transaction on the writer connection. The lease is held only while the
-    /// transaction runs, never across an `.await`.
+    /// Runs one list-append transaction on the writer connection.
     pub async fn run(&self, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> {
+        self.with_writer(|conn| txn::apply(conn, mops)).await
+    }
+
+    /// Runs one max-write-wins register transaction on the writer connection.
+    pub async fn run_registers(&self, mops: &[RegisterMop]) -> Result<Vec<RegisterMop>, TxnError> {
+        self.with_writer(|conn| registers::apply(conn, mops)).await
+    }
+
+    /// Runs `f` on the writer connection. The lease is held only while `f` runs, never across
+    /// an `.await`.
+    async fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, TxnError>,
+    ) -> Result<T, TxnError> {
         let mut writer = self
             .db
             .writer()
             .await
             .map_err(|e| TxnError::Aborted(format!("no writer connection: {e}")))?;
-        tokio::task::block_in_place(|| txn::apply(&mut writer, mops))
+        tokio::task::block_in_place(|| f(&mut writer))
     }
 
     /// The upload queue: CRUD entries and distinct transactions waiting in `ps_crud`.

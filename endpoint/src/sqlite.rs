@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use rusqlite::Connection;
 
+use crate::registers::{self, RegisterMop};
 use crate::txn::{self, Mop, TABLE, TxnError};
 
 /// A SQLite database with a pool of connections, one per concurrent transaction.
@@ -22,6 +23,8 @@ impl SqliteBackend {
             "CREATE TABLE IF NOT EXISTS {TABLE} (id TEXT PRIMARY KEY, k INTEGER NOT NULL, v TEXT NOT NULL)"
         ))
         .context("creating the list-append table")?;
+        conn.execute_batch(registers::CREATE_TABLE)
+            .context("creating the register table")?;
         Ok(SqliteBackend {
             path: path.to_owned(),
             idle: Mutex::new(vec![conn]),
@@ -36,14 +39,27 @@ impl SqliteBackend {
         Ok(conn)
     }
 
-    /// Runs one transaction on an idle connection (opening one if all are busy).
+    /// Runs one list-append transaction.
     pub fn run(&self, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> {
+        self.with_connection(|conn| txn::apply(conn, mops))
+    }
+
+    /// Runs one max-write-wins register transaction.
+    pub fn run_registers(&self, mops: &[RegisterMop]) -> Result<Vec<RegisterMop>, TxnError> {
+        self.with_connection(|conn| registers::apply(conn, mops))
+    }
+
+    /// Runs `f` on an idle connection (opening one if all are busy).
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, TxnError>,
+    ) -> Result<T, TxnError> {
         let idle = self.idle.lock().expect("pool lock").pop();
         let mut conn = match idle {
             Some(conn) => conn,
             None => Self::connect(&self.path).map_err(|e| TxnError::Aborted(format!("{e:#}")))?,
         };
-        let result = txn::apply(&mut conn, mops);
+        let result = f(&mut conn);
         self.idle.lock().expect("pool lock").push(conn);
         result
     }

@@ -1,6 +1,7 @@
 //! The upload connector against a real PostgreSQL (`cargo xtask ci` starts one and sets
 //! POWERSYNC_TEST_PG_URL; run by hand without it, the tests say they were skipped): crafted CRUD
-//! transactions, retries of serialization failures, and never applying a transaction twice.
+//! transactions, retries of serialization failures, never applying a transaction twice, and
+//! registers that keep the greater value.
 
 use std::time::Duration;
 
@@ -193,4 +194,92 @@ async fn applies_appends_not_whole_lists() {
         .unwrap();
     assert_eq!(row(&client, &patched).await, Some((1, "1,9,2,3".into())));
     assert_eq!(row(&client, &put).await, Some((2, "7,8".into())));
+}
+
+/// A register key no other test run uses: the nanosecond clock, plus `offset`.
+fn unique_key(offset: i64) -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+        + offset
+}
+
+fn register(op: ChangeOp, k: i64, data: Value) -> Change {
+    Change {
+        table: "registers".into(),
+        ..change(op, &k.to_string(), data)
+    }
+}
+
+async fn register_value(client: &tokio_postgres::Client, k: i64) -> Option<i64> {
+    client
+        .query_opt("SELECT v FROM registers WHERE id = $1", &[&k.to_string()])
+        .await
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+#[tokio::test]
+async fn a_register_upload_keeps_the_greater_value() {
+    let Some(url) = database() else { return };
+    let applier = PostgresApplier::new(&url);
+    let client = connect(&url).await;
+    let (raised, kept, created) = (unique_key(0), unique_key(1), unique_key(2));
+    // Other clients wrote 5 and 50 meanwhile.
+    client
+        .execute(
+            "INSERT INTO registers (id, k, v) VALUES ($1, $2, 5), ($3, $4, 50)",
+            &[&raised.to_string(), &raised, &kept.to_string(), &kept],
+        )
+        .await
+        .unwrap();
+    // A PATCH carries only the columns it changed, as the SDK queues it.
+    let changes = [
+        register(ChangeOp::Patch, raised, json!({"v": 7})),
+        register(ChangeOp::Put, kept, json!({"k": kept, "v": 9})),
+        register(ChangeOp::Put, created, json!({"k": created, "v": 4})),
+    ];
+    applier.apply(&unique("client"), 1, &changes).await.unwrap();
+    assert_eq!(register_value(&client, raised).await, Some(7));
+    assert_eq!(register_value(&client, kept).await, Some(50));
+    assert_eq!(register_value(&client, created).await, Some(4));
+}
+
+#[tokio::test]
+async fn a_register_change_it_cannot_apply_fails_the_whole_transaction() {
+    let Some(url) = database() else { return };
+    let applier = PostgresApplier::new(&url);
+    let client = connect(&url).await;
+    let (good, bad) = (unique_key(0), unique_key(1));
+    let changes = [
+        register(ChangeOp::Put, good, json!({"k": good, "v": 3})),
+        register(ChangeOp::Patch, bad, json!({"v": "three"})),
+    ];
+    let error = applier
+        .apply(&unique("client"), 1, &changes)
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("no integer v"), "{error:#}");
+    assert_eq!(register_value(&client, good).await, None, "nothing applied");
+}
+
+#[tokio::test]
+async fn the_postgres_backend_runs_register_transactions() {
+    use endpoint::postgres::PostgresBackend;
+    use endpoint::registers::RegisterMop;
+    let Some(url) = database() else { return };
+    let backend = PostgresBackend::open(&url).await.unwrap();
+    let k = unique_key(0);
+    let done = backend
+        .run_registers(&[
+            RegisterMop::Read { k, v: None },
+            RegisterMop::Write { k, v: 10 },
+            RegisterMop::Write { k, v: 3 },
+            RegisterMop::Read { k, v: None },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(done[0], RegisterMop::Read { k, v: None });
+    assert_eq!(done[3], RegisterMop::Read { k, v: Some(10) });
 }

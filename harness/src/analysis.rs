@@ -13,12 +13,15 @@ use checker::crud_queue;
 use checker::edn::{self, Edn, kw, kw_map};
 use checker::history::{Op, OpType, OpValue, pair_txns, read_history};
 use checker::list_append;
+use checker::max_register;
 use checker::verdict::{Validity, Verdict};
 use clap::ValueEnum;
 use serde_json::{Value, json};
 
 use crate::log::Log;
-use crate::workload::Workload;
+use crate::report::{self, lag, lag::Topology};
+use crate::store;
+use crate::workload::{TxnModel, Workload};
 
 /// What the final phase gathered.
 #[derive(Default)]
@@ -93,6 +96,14 @@ pub struct Plan {
     pub models: Vec<&'static str>,
     /// Whether Elle's list-append analysis runs.
     pub list_append: bool,
+    /// The transactions the run issued.
+    pub txn: TxnModel,
+    /// The PostgreSQL clients.
+    pub postgres_nodes: Vec<String>,
+    /// The number of workers.
+    pub concurrency: usize,
+    /// Seconds of workload.
+    pub time_limit: f64,
 }
 
 /// Checks a run's history, writes `results.edn` and `results.json` in `dir`, logs a summary,
@@ -118,20 +129,37 @@ pub fn check(
     }
     let mut valid = Validity::Valid;
     let mut results = Vec::new();
-    if checks.crud_queue {
+    let paired = pair_txns(ops.iter().cloned());
+    let registers = plan.txn == TxnModel::MaxWriteWins;
+    if checks.crud_queue && registers {
+        log.info("the CRUD-queue check reads list appends: not run on max-write-wins registers");
+    } else if checks.crud_queue {
         let (crud_valid, crud_edn) = check_crud_queues(ops, &plan.nodes, finale);
         valid = valid.and(crud_valid);
         results.push(("crud-queue", crud_edn));
     }
-    if checks.causal || checks.convergence {
-        match pair_txns(ops.iter().cloned()) {
+    if checks.causal || checks.convergence || registers {
+        match &paired {
+            Ok(txns) if registers => {
+                // One client's transactions must also respect real time.
+                let realtime = plan.workload.max_nodes() == 1;
+                verdicts.push(("registers", max_register::check_sessions(txns, realtime)));
+                if checks.convergence {
+                    let convergence = max_register::check_convergence(
+                        txns,
+                        &finale.finals,
+                        finale.stalls.clone(),
+                    );
+                    verdicts.push(("convergence", convergence));
+                }
+            }
             Ok(txns) => {
                 if checks.causal {
-                    verdicts.push(("causal", causal::check(&txns)));
+                    verdicts.push(("causal", causal::check(txns)));
                 }
                 if checks.convergence {
                     let convergence =
-                        convergence::check(&txns, &finale.finals, finale.stalls.clone());
+                        convergence::check(txns, &finale.finals, finale.stalls.clone());
                     verdicts.push(("convergence", convergence));
                 }
             }
@@ -139,7 +167,7 @@ pub fn check(
                 "history",
                 Verdict::of_findings(BTreeMap::from([(
                     "malformed-history".to_owned(),
-                    vec![Edn::Str(e)],
+                    vec![Edn::Str(e.clone())],
                 )])),
             )),
         }
@@ -151,6 +179,21 @@ pub fn check(
     if interrupted && valid == Validity::Valid {
         valid = Validity::Unknown;
     }
+    let txns = paired.unwrap_or_default();
+    let lag = plan.workload.synced().then(|| {
+        lag::measure(
+            &txns,
+            &Topology {
+                nodes: &plan.nodes,
+                postgres_nodes: &plan.postgres_nodes,
+                concurrency: plan.concurrency,
+                time_limit: plan.time_limit,
+            },
+        )
+    });
+    if let Some(lag) = &lag {
+        results.push(("replication-lag", lag.to_edn()));
+    }
     results.insert(0, ("valid?", valid.to_edn()));
     results.push(("stats", stats(ops)));
     results.push(("interrupted?", Edn::Bool(interrupted)));
@@ -160,6 +203,13 @@ pub fn check(
         dir.join("results.json"),
         serde_json::to_string_pretty(&results.to_json())? + "\n",
     )?;
+    let title = format!(
+        "{} {}",
+        plan.workload.name(),
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let named: Vec<(&str, &Verdict)> = verdicts.iter().map(|(n, v)| (*n, v)).collect();
+    report::render(dir, &title, ops, &txns, lag.as_ref(), &named, log);
     log.info(summary(&verdicts, valid, dir));
     Ok(valid)
 }
@@ -204,11 +254,25 @@ pub fn analyze(options: &AnalyzeOptions) -> anyhow::Result<Validity> {
                 .ok_or_else(|| anyhow::anyhow!("unknown consistency model {m:?}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let txn = match test["txn"].as_str() {
+        None => TxnModel::ListAppend,
+        Some(name) => TxnModel::from_str(name, true)
+            .map_err(|e| anyhow::anyhow!("transactions {name}: {e}"))?,
+    };
+    let postgres_nodes: Vec<String> =
+        serde_json::from_value(test["postgres-nodes"].clone()).unwrap_or_default();
     let plan = Plan {
         workload,
-        list_append: workload.checks().list_append
-            || !options.consistency_models.is_empty()
-            || test["list-append-check"].as_bool().unwrap_or(false),
+        txn,
+        concurrency: test["concurrency"]
+            .as_u64()
+            .map_or(nodes.len() + postgres_nodes.len(), |c| c as usize),
+        time_limit: test["time-limit"].as_f64().unwrap_or(f64::MAX),
+        postgres_nodes,
+        list_append: txn == TxnModel::ListAppend
+            && (workload.checks().list_append
+                || !options.consistency_models.is_empty()
+                || test["list-append-check"].as_bool().unwrap_or(false)),
         nodes,
         models,
     };
@@ -237,29 +301,10 @@ fn find_run(store: &Path, test: &str) -> anyhow::Result<PathBuf> {
             store.display()
         )
     })?;
-    let mut runs: Vec<(String, PathBuf)> = Vec::new();
-    for test_dir in
-        std::fs::read_dir(store).with_context(|| format!("reading {}", store.display()))?
-    {
-        let test_dir = test_dir?.path();
-        if !test_dir.is_dir() || test_dir.is_symlink() {
-            continue;
-        }
-        for run in std::fs::read_dir(&test_dir)? {
-            let run = run?.path();
-            if run.is_dir() && !run.is_symlink() && run.join("history.edn").exists() {
-                let name = run
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                runs.push((name, run));
-            }
-        }
-    }
-    runs.sort_by(|a, b| b.0.cmp(&a.0));
-    runs.into_iter()
+    store::runs(store)?
+        .into_iter()
         .nth(index)
-        .map(|(_, run)| run)
+        .map(|run| run.dir)
         .with_context(|| format!("{} holds no run number {index}", store.display()))
 }
 

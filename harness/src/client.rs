@@ -35,9 +35,21 @@ fn to_json(mop: &Mop) -> Value {
     }
 }
 
-fn from_json(value: &Value) -> Option<Mop> {
+/// A micro-op of a reply; `registers` tells a register read from a list read.
+fn from_json(value: &Value, registers: bool) -> Option<Mop> {
     let key = value.get("k")?.as_i64()?;
     match value.get("f")?.as_str()? {
+        "w" if registers => Some(Mop::Write {
+            key,
+            value: value.get("v")?.as_i64()?,
+        }),
+        "r" if registers => Some(Mop::ReadRegister {
+            key,
+            value: match value.get("v")? {
+                Value::Null => None,
+                v => Some(v.as_i64()?),
+            },
+        }),
         "append" => Some(Mop::Append {
             key,
             value: value.get("v")?.as_i64()?,
@@ -73,9 +85,14 @@ impl Client {
         }
     }
 
-    /// Runs a transaction. A request that never reached the node is a `Fail`; one whose reply
-    /// was lost (timeout, broken connection) is `Info`, since it may have committed.
+    /// Runs a transaction: list-append through `/sql-txn`, registers (writes and register
+    /// reads) through `/mww-txn`. A request that never reached the node is a `Fail`; one whose
+    /// reply was lost (timeout, broken connection) is `Info`, since it may have committed.
     pub fn txn(&self, mops: &[Mop]) -> Completion {
+        let registers = mops
+            .iter()
+            .any(|m| matches!(m, Mop::Write { .. } | Mop::ReadRegister { .. }));
+        let route = if registers { "mww-txn" } else { "sql-txn" };
         let body = json!({
             "type": "invoke",
             "f": "txn",
@@ -83,7 +100,7 @@ impl Client {
         });
         let mut response = match self
             .agent
-            .post(format!("{}/sql-txn", self.base))
+            .post(format!("{}/{route}", self.base))
             .send_json(&body)
         {
             Ok(r) => r,
@@ -104,7 +121,12 @@ impl Client {
                 let mops = reply
                     .get("value")
                     .and_then(Value::as_array)
-                    .and_then(|items| items.iter().map(from_json).collect::<Option<Vec<_>>>());
+                    .and_then(|items| {
+                        items
+                            .iter()
+                            .map(|m| from_json(m, registers))
+                            .collect::<Option<Vec<_>>>()
+                    });
                 match mops {
                     Some(mops) if mops.len() == body["value"].as_array().map_or(0, Vec::len) => {
                         Completion::Ok(mops)
@@ -208,7 +230,21 @@ mod tests {
             },
         ];
         for mop in mops {
-            assert_eq!(from_json(&to_json(&mop)), Some(mop));
+            assert_eq!(from_json(&to_json(&mop), false), Some(mop));
+        }
+        let registers = [
+            Mop::Write { key: 1, value: 2 },
+            Mop::ReadRegister {
+                key: 3,
+                value: Some(4),
+            },
+            Mop::ReadRegister {
+                key: 3,
+                value: None,
+            },
+        ];
+        for mop in registers {
+            assert_eq!(from_json(&to_json(&mop), true), Some(mop));
         }
     }
 }

@@ -14,7 +14,9 @@ mod options;
 mod postgres;
 mod progress;
 mod recorder;
+mod report;
 mod runner;
+mod serve;
 mod store;
 mod workload;
 
@@ -39,6 +41,8 @@ enum Command {
     Test(Box<options::TestOptions>),
     /// Checks a stored run again, without running anything.
     Analyze(analysis::AnalyzeOptions),
+    /// Serves a web page listing the stored runs, with their files.
+    Serve(serve::ServeOptions),
     /// Benchmarks the endpoint's backends against a bare rusqlite loop.
     BenchEndpoint(bench::BenchOptions),
 }
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Analyze(options) => {
             analysis::analyze(&options).map(|valid| valid.exit_code() as u8)
         }
+        Command::Serve(options) => serve::serve(&options).map(|()| 0),
         Command::BenchEndpoint(options) => options
             .endpoint_bin
             .clone()

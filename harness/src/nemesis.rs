@@ -85,6 +85,18 @@ impl Fault {
         matches!(self, Fault::DisconnectOrderly | Fault::DisconnectRandom) || self.partitions()
     }
 
+    /// Whether a nemesis operation's `:f` starts a fault (and which).
+    pub fn started_by(f: &str) -> Option<Fault> {
+        Fault::ALL
+            .into_iter()
+            .find(|fault| fault.functions().0 == f)
+    }
+
+    /// Whether a nemesis operation's `:f` ends a fault.
+    pub fn is_end(f: &str) -> bool {
+        Fault::ALL.iter().any(|fault| fault.functions().1 == f)
+    }
+
     /// The history's `:f` for the fault's start and its end.
     fn functions(self) -> (&'static str, &'static str) {
         match self {

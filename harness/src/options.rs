@@ -8,7 +8,7 @@ use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::nemesis::{Fault, NemesisSpec};
-use crate::workload::Workload;
+use crate::workload::{TxnModel, Workload};
 
 /// How many workers: a number, or `Nn` for N per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub struct TestOptions {
     /// The workload.
     #[arg(value_enum)]
     pub workload: Workload,
+    /// The transactions: list-append, or max-write-wins registers.
+    #[arg(long, value_enum, default_value = "list-append")]
+    pub txn: TxnModel,
     /// Comma-separated node names (PowerSync or SQLite clients).
     #[arg(long, value_delimiter = ',', default_value = "n1")]
     pub nodes: Vec<String>,
@@ -84,13 +87,14 @@ pub struct TestOptions {
     /// The endpoint program (default: `endpoint` beside this program).
     #[arg(long)]
     pub endpoint_bin: Option<PathBuf>,
-    /// Keys active at once.
+    /// Keys active at once (list-append); all the keys (max-write-wins).
     #[arg(long, default_value_t = 8)]
     pub key_count: usize,
     /// Appends per key before it is retired.
     #[arg(long, default_value_t = 256)]
     pub max_writes_per_key: usize,
-    /// Micro-ops per transaction, at most.
+    /// Micro-ops per transaction, at most (list-append); writes per transaction, at most
+    /// (max-write-wins).
     #[arg(long, default_value_t = 4)]
     pub max_txn_length: usize,
     /// Seconds a worker waits for a reply before completing as indeterminate.
@@ -247,6 +251,12 @@ impl TestOptions {
         self.nemesis()
             .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         self.models()?;
+        if self.txn == TxnModel::MaxWriteWins && !self.consistency_models.is_empty() {
+            bail!(
+                "--consistency-models chooses Elle's list-append models; max-write-wins registers \
+                 are checked for session guarantees (and real-time order with one client)"
+            );
+        }
         Ok(())
     }
 
@@ -259,7 +269,8 @@ impl TestOptions {
     /// Whether Elle's list-append analysis runs: by default for one client, and whenever
     /// `--consistency-models` asks for it.
     pub fn checks_list_append(&self) -> bool {
-        self.workload.checks().list_append || !self.consistency_models.is_empty()
+        self.txn == TxnModel::ListAppend
+            && (self.workload.checks().list_append || !self.consistency_models.is_empty())
     }
 
     /// The consistency models to check.
@@ -285,6 +296,7 @@ impl TestOptions {
     pub fn describe(&self) -> Value {
         json!({
             "workload": self.workload.name(),
+            "txn": self.txn.name(),
             "nodes": self.nodes,
             "postgres-nodes": self.postgres_nodes,
             "concurrency": self.concurrency.resolve(self.nodes.len() + self.postgres_nodes.len()),

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::analysis::{self, Finale, Plan};
 use crate::client::{Client, Completion};
-use crate::generator::ListAppendGenerator;
+use crate::generator::Generator;
 use crate::interrupt;
 use crate::log::Log;
 use crate::nemesis::{self, Control, Nemesis};
@@ -27,6 +27,7 @@ use crate::postgres;
 use crate::progress;
 use crate::recorder::Recorder;
 use crate::store;
+use crate::workload::TxnModel;
 
 /// Runs one test and returns its overall verdict.
 pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validity> {
@@ -72,7 +73,8 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         .map(|n| n.lock().expect("node lock").address.clone())
         .collect();
     let concurrency = options.concurrency.resolve(nodes.len());
-    let generator = Mutex::new(ListAppendGenerator::new(
+    let generator = Mutex::new(Generator::new(
+        options.txn,
         options.seed,
         options.key_count,
         options.max_writes_per_key,
@@ -170,7 +172,10 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
             log.info("interrupted: skipping the final phase; the history so far is kept");
             Finale::default()
         } else {
-            let keys = generator.lock().expect("generator lock").keys().to_vec();
+            let reads = {
+                let generator = generator.lock().expect("generator lock");
+                generator.read_all(generator.keys())
+            };
             let next_process = highest_process.load(Ordering::SeqCst) + 1;
             final_phase(
                 options,
@@ -179,7 +184,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
                 &recorder,
                 &log,
                 next_process,
-                &keys,
+                &reads,
             )?
         };
         for node in &nodes {
@@ -200,6 +205,10 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         nodes: options.nodes.clone(),
         models: options.models()?,
         list_append: options.checks_list_append(),
+        txn: options.txn,
+        postgres_nodes: options.postgres_nodes.clone(),
+        concurrency,
+        time_limit: options.time_limit,
     };
     analysis::check(&plan, &dir, &ops, &finale, interrupt::interrupted(), &log)
 }
@@ -274,7 +283,7 @@ struct Worker<'a> {
     /// Whether its node only reads.
     read_only: bool,
     recorder: &'a Recorder,
-    generator: &'a Mutex<ListAppendGenerator>,
+    generator: &'a Mutex<Generator>,
     next_slot: &'a Mutex<Instant>,
     rate: f64,
     end: Instant,
@@ -332,18 +341,16 @@ impl Worker<'_> {
     }
 }
 
-/// Reads every key the run may have written, in one transaction through `read`, recorded like
-/// any other; returns the state read, if the read committed.
+/// Reads every key the run may have written (`reads`), in one transaction through `read`,
+/// recorded like any other; returns the state read, if the read committed: each key's list, or
+/// its register as a list of at most one value.
 fn final_read(
     recorder: &Recorder,
     process: i64,
-    keys: &[i64],
+    reads: &[Mop],
     read: impl FnOnce(&[Mop]) -> Completion,
 ) -> anyhow::Result<Option<BTreeMap<i64, Vec<i64>>>> {
-    let mops: Vec<Mop> = keys
-        .iter()
-        .map(|&key| Mop::Read { key, value: None })
-        .collect();
+    let mops = reads.to_vec();
     let p = Process::Client(process);
     recorder.record(
         p.clone(),
@@ -361,6 +368,9 @@ fn final_read(
                         key,
                         value: Some(list),
                     } => Some((*key, list.clone())),
+                    Mop::ReadRegister { key, value } => {
+                        Some((*key, value.iter().copied().collect()))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -388,7 +398,7 @@ fn final_phase(
     recorder: &Recorder,
     log: &Log,
     first_process: i64,
-    keys: &[i64],
+    reads: &[Mop],
 ) -> anyhow::Result<Finale> {
     let workload = options.workload;
     let mut finale = Finale::default();
@@ -426,7 +436,7 @@ fn final_phase(
         let node = node.lock().expect("node lock");
         let is_client = i < clients;
         let client = Client::new(&node.address, timeout);
-        let state = final_read(recorder, process, keys, |mops| client.txn(mops))?;
+        let state = final_read(recorder, process, reads, |mops| client.txn(mops))?;
         process += 1;
         if state.is_none() {
             log.info(format!("final read on {} did not complete", node.name));
@@ -435,7 +445,7 @@ fn final_phase(
         if is_client {
             finale.finals.push((node.name.clone(), state));
         }
-        if workload.checks().crud_queue {
+        if workload.checks().crud_queue && options.txn == TxnModel::ListAppend {
             let dump = client
                 .get_json("/db-api/crud")
                 .context("fetching the CRUD queue")?;
@@ -448,19 +458,11 @@ fn final_phase(
     }
     if workload.synced() {
         let url = options.sync.postgres_url.as_deref().unwrap_or_default();
-        let state = final_read(recorder, process, keys, |_| {
-            match postgres::final_read(url, keys) {
-                Ok(state) => Completion::Ok(
-                    state
-                        .into_iter()
-                        .map(|(key, list)| Mop::Read {
-                            key,
-                            value: Some(list),
-                        })
-                        .collect(),
-                ),
-                Err(e) => Completion::Fail(format!("{e:#}")),
-            }
+        let state = final_read(recorder, process, reads, |mops| match postgres::final_read(
+            url, mops,
+        ) {
+            Ok(done) => Completion::Ok(done),
+            Err(e) => Completion::Fail(format!("{e:#}")),
         })?;
         if state.is_none() {
             log.info("the final read on PostgreSQL failed");

@@ -30,6 +30,47 @@ pub fn create_run_dir(store: &Path, test: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The test's name, such as `powersync-single`.
+    pub test: String,
+    /// The run directory's name, its timestamp.
+    pub name: String,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// Every run in `store` (directories with a history), newest first.
+pub fn runs(store: &Path) -> anyhow::Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for test_dir in
+        std::fs::read_dir(store).with_context(|| format!("reading {}", store.display()))?
+    {
+        let test_dir = test_dir?.path();
+        if !test_dir.is_dir() || test_dir.is_symlink() {
+            continue;
+        }
+        for run in std::fs::read_dir(&test_dir)? {
+            let dir = run?.path();
+            if dir.is_dir() && !dir.is_symlink() && dir.join("history.edn").exists() {
+                let name = |p: &Path| {
+                    p.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                };
+                runs.push(Run {
+                    test: name(&test_dir),
+                    name: name(&dir),
+                    dir,
+                });
+            }
+        }
+    }
+    runs.sort_by(|a, b| b.name.cmp(&a.name).then_with(|| a.test.cmp(&b.test)));
+    Ok(runs)
+}
+
 fn relink(link: &Path, target: &Path) -> anyhow::Result<()> {
     let tmp = link.with_extension("tmp-link");
     let _ = std::fs::remove_file(&tmp);

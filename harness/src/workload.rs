@@ -25,6 +25,27 @@ pub enum Workload {
     Convergence,
 }
 
+/// The transactions a run issues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum TxnModel {
+    /// Elle's list-append: appends of unique values to lists, and reads of whole lists.
+    #[default]
+    ListAppend,
+    /// Max-write-wins registers: each transaction reads every key and writes a few with values
+    /// unique and increasing over the run; every participant keeps the greater value.
+    MaxWriteWins,
+}
+
+impl TxnModel {
+    /// The name on the command line and in `test.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnModel::ListAppend => "list-append",
+            TxnModel::MaxWriteWins => "max-write-wins",
+        }
+    }
+}
+
 /// Which checks a workload's history gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checks {

@@ -7,25 +7,11 @@ use std::time::{Duration, Instant};
 
 use checker::history::{OpType, read_history};
 
-fn harness() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_harness"))
-}
+mod common;
 
-/// The endpoint program beside the harness, built first if this test runs on its own.
-fn endpoint() -> PathBuf {
-    let path = harness().with_file_name("endpoint");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "endpoint"])
-            .status()
-            .expect("running cargo build -p endpoint");
-        assert!(status.success(), "building the endpoint failed");
-    }
-    path
-}
+use common::{decode_png, endpoint, harness, parse_markup};
 
-fn start(store: &Path, workload: &str, time_limit: &str) -> Child {
+fn start(store: &Path, workload: &str, time_limit: &str, extra: &[&str]) -> Child {
     Command::new(harness())
         .args([
             "test",
@@ -37,6 +23,7 @@ fn start(store: &Path, workload: &str, time_limit: &str) -> Child {
             "--concurrency",
             "3",
         ])
+        .args(extra)
         .arg("--store")
         .arg(store)
         .arg("--endpoint-bin")
@@ -105,7 +92,7 @@ fn history(dir: &Path) -> Vec<checker::history::Op> {
 #[test]
 fn a_valid_run_leaves_a_complete_store() {
     let store = tempfile::tempdir().unwrap();
-    assert_eq!(wait(start(store.path(), "sqlite3-local", "2")), 0);
+    assert_eq!(wait(start(store.path(), "sqlite3-local", "2", &[])), 0);
     let dir = latest(store.path());
     assert_eq!(
         std::fs::canonicalize(store.path().join("sqlite3-local/latest")).unwrap(),
@@ -120,9 +107,28 @@ fn a_valid_run_leaves_a_complete_store() {
         "test.json",
         "n1/endpoint.log",
         "n1/data.db",
+        "timeline.html",
     ] {
         assert!(dir.join(file).exists(), "{file} is missing");
     }
+    // Every picture decodes, every page parses.
+    for png in ["latency-raw.png", "latency-quantiles.png", "rate.png"] {
+        let image = decode_png(&dir.join(png));
+        assert_eq!((image.width, image.height), (1100, 560), "{png}");
+        if png != "latency-quantiles.png" {
+            assert!(
+                image.count([0x1f, 0x77, 0xd4], 0) > 100,
+                "{png} draws ok operations in blue"
+            );
+        }
+    }
+    let timeline = parse_markup(&dir.join("timeline.html"));
+    assert!(timeline["a"] > 50, "a box per operation: {timeline:?}");
+    assert!(timeline["tr"] > 100, "a row per history line: {timeline:?}");
+    assert!(
+        !dir.join("anomalies").exists(),
+        "a valid run explains no anomalies"
+    );
     let ops = history(&dir);
     assert!(
         ops.iter().filter(|o| o.kind == OpType::Ok).count() > 50,
@@ -176,7 +182,7 @@ fn analyze(args: &[&str]) -> i32 {
 #[test]
 fn a_killed_node_loses_no_history() {
     let store = tempfile::tempdir().unwrap();
-    let child = start(store.path(), "sqlite3-local", "4");
+    let child = start(store.path(), "sqlite3-local", "4", &[]);
     let dir = wait_for_ops(store.path(), 40);
     let nodes = children(child.id());
     assert_eq!(nodes.len(), 1, "one endpoint process");
@@ -199,7 +205,7 @@ fn a_killed_node_loses_no_history() {
 #[test]
 fn ctrl_c_keeps_the_history_and_stops_the_nodes() {
     let store = tempfile::tempdir().unwrap();
-    let child = start(store.path(), "powersync-local", "60");
+    let child = start(store.path(), "powersync-local", "60", &[]);
     let dir = wait_for_ops(store.path(), 40);
     let nodes = children(child.id());
     assert_eq!(nodes.len(), 1);
@@ -221,7 +227,7 @@ fn ctrl_c_keeps_the_history_and_stops_the_nodes() {
 #[test]
 fn a_corrupted_database_is_caught_and_gates_as_invalid() {
     let store = tempfile::tempdir().unwrap();
-    let child = start(store.path(), "sqlite3-local", "4");
+    let child = start(store.path(), "sqlite3-local", "4", &[]);
     let dir = wait_for_ops(store.path(), 200);
     // A fault from outside: another process drops the last element of every list.
     let conn = rusqlite::Connection::open(dir.join("n1/data.db")).unwrap();
@@ -241,4 +247,68 @@ fn a_corrupted_database_is_caught_and_gates_as_invalid() {
         1,
         "and so it stays when checked again"
     );
+    // Each anomaly is explained in a file, each cycle drawn, and the index parses.
+    let anomalies = dir.join("anomalies");
+    let index = parse_markup(&anomalies.join("index.html"));
+    let files: Vec<PathBuf> = std::fs::read_dir(&anomalies)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let texts = files
+        .iter()
+        .filter(|f| f.extension() == Some("txt".as_ref()));
+    assert_eq!(texts.count(), index["h2"], "one explanation per case");
+    for svg in files
+        .iter()
+        .filter(|f| f.extension() == Some("svg".as_ref()))
+    {
+        let drawing = parse_markup(svg);
+        assert!(
+            drawing["circle"] >= 2 && drawing["path"] >= 3,
+            "{drawing:?}"
+        );
+    }
+}
+
+#[test]
+fn max_write_wins_registers_run_on_the_sdk_and_a_lowered_register_is_caught() {
+    let store = tempfile::tempdir().unwrap();
+    let registers = ["--txn", "max-write-wins"];
+    assert_eq!(
+        wait(start(store.path(), "powersync-local", "2", &registers)),
+        0
+    );
+    let dir = latest(store.path());
+    let ops = history(&dir);
+    let writes = ops
+        .iter()
+        .filter(|o| o.kind == OpType::Ok)
+        .filter_map(|o| match &o.value {
+            checker::history::OpValue::Txn(mops) => Some(mops),
+            _ => None,
+        })
+        .flatten()
+        .filter(|m| matches!(m, checker::history::Mop::Write { .. }))
+        .count();
+    assert!(writes > 50, "register writes committed: {writes}");
+    let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
+    assert!(results.contains(":registers {:valid? true"), "{results}");
+
+    // A fault from outside: another process lowers every register while the run goes on.
+    let child = start(store.path(), "sqlite3-local", "4", &registers);
+    let dir = wait_for_ops(store.path().join("sqlite3-local").as_path(), 200);
+    let conn = rusqlite::Connection::open(dir.join("n1/data.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let changed = conn
+        .execute("UPDATE registers SET v = v - 1000000", [])
+        .unwrap();
+    assert!(changed > 0, "some registers were written");
+    assert_eq!(
+        wait(child),
+        1,
+        "reads going backwards make the history invalid"
+    );
+    let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
+    assert!(results.contains(":stale-read"), "{results}");
+    assert_eq!(analyze(&["-t", dir.to_str().unwrap()]), 1);
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: everything that can run on this machine: formatting, lints, the loadable
 //! library, all tests (the connector's against a real PostgreSQL), short real workloads through
-//! the endpoint, and powersync-single where the PowerSync service can run. It leaves nothing
+//! the endpoint (list-append and max-write-wins, with and without faults), the results browser in
+//! headless Chromium, and powersync-single where the PowerSync service can run. It leaves nothing
 //! running.
 
 use xshell::{Shell, cmd};
@@ -17,6 +18,8 @@ const STEPS: &[&str] = &[
     "sqlite3-local",
     "powersync-local",
     "faults",
+    "max-write-wins",
+    "browser",
     "powersync-single",
 ];
 
@@ -82,7 +85,12 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
             let env = TestEnv::load()?;
             let _lib = sh.push_env("POWERSYNC_LIB", lib);
             let _pg = sh.push_env("POWERSYNC_TEST_PG_URL", env.get("PS_PG_URI")?);
-            cmd!(sh, "cargo test --workspace --exclude powersync-loadable").run()?;
+            // The browser test has a step of its own, which requires the browser.
+            cmd!(
+                sh,
+                "cargo test --workspace --exclude powersync-loadable -- --skip browser_"
+            )
+            .run()?;
         }
         "sqlite3-local" => workload(sh, name, &["--rate", "200", "--concurrency", "4"])?,
         "powersync-local" => workload(sh, name, &["--rate", "150", "--concurrency", "4"])?,
@@ -105,6 +113,37 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
             ];
             workload(sh, "powersync-local", &[&observed[..], &rate[..]].concat())?;
         }
+        "max-write-wins" => {
+            // Registers through plain SQLite and through the SDK, with crashes and pauses.
+            let flags = [
+                "--txn",
+                "max-write-wins",
+                "--nemesis",
+                "kill,pause",
+                "--nemesis-interval",
+                "1.5",
+                "--rate",
+                "100",
+                "--concurrency",
+                "4",
+            ];
+            workload(sh, "sqlite3-local", &flags)?;
+            workload(sh, "powersync-local", &flags)?;
+        }
+        "browser" => {
+            let chromium = cmd!(sh, "chromium --version")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+            if chromium.is_err() {
+                return Ok(Outcome::Skipped(
+                    "needs Chromium (Debian's package chromium; .ci/run installs it)".into(),
+                ));
+            }
+            let _require = sh.push_env("HARNESS_REQUIRE_BROWSER", "1");
+            cmd!(sh, "cargo test -p harness --test browser").run()?;
+        }
         "powersync-single" => {
             if let Err(why) = service::Runner::find(sh) {
                 return Ok(Outcome::Skipped(format!(
@@ -122,6 +161,8 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
             flags.extend(test::sync_flags(&env)?);
             let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
             workload(sh, name, &flags)?;
+            let registers = [&flags[..], &["--txn", "max-write-wins"]].concat();
+            workload(sh, name, &registers)?;
         }
         other => unreachable!("unknown ci step {other}"),
     }

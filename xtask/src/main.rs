@@ -8,6 +8,7 @@ mod ci;
 mod inspect;
 mod pg;
 mod project;
+mod serve;
 mod service;
 mod test;
 mod test_all;
@@ -53,6 +54,8 @@ enum Task {
         #[arg(value_enum)]
         action: service::Action,
     },
+    /// Serves a web page listing every stored run, linking to its files.
+    Serve(serve::Args),
     /// Benchmarks, printed as figures and ratios.
     Bench(bench::Args),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Task::Inspect(args) => inspect::run(&sh, args),
         Task::Pg { action } => pg::run(&sh, *action),
         Task::Service { action } => service::run(&sh, *action),
+        Task::Serve(args) => serve::run(&sh, args),
         Task::Bench(args) => bench::run(&sh, args),
     });
     match result {

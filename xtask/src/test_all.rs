@@ -19,6 +19,13 @@ pub struct Args {
     /// Seconds between faults.
     #[arg(long, default_value_t = 3)]
     nemesis_interval: u64,
+    /// The transaction models to run the matrix with.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "list-append,max-write-wins"
+    )]
+    txn: Vec<String>,
 }
 
 /// Local workloads and the faults that apply to them.
@@ -91,23 +98,34 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
         args.rate.to_string(),
         args.nemesis_interval.to_string(),
     );
-    let mut rows: Vec<(String, String, String)> = Vec::new();
-    let mut run_one = |workload: &str, extra: &[String], nemesis: &str| -> anyhow::Result<()> {
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut run_one = |workload: &str,
+                       txn: &str,
+                       extra: &[String],
+                       nemesis: &str|
+     -> anyhow::Result<()> {
         let code = project::exit_code(cmd!(
             sh,
-            "{harness} test {workload} --time-limit {time} --rate {rate} --nemesis {nemesis} --nemesis-interval {interval} --store {store} {extra...}"
+            "{harness} test {workload} --txn {txn} --time-limit {time} --rate {rate} --nemesis {nemesis} --nemesis-interval {interval} --store {store} {extra...}"
         ))?;
         let verdict = match code {
             0 => "valid",
             1 => "INVALID",
             _ => "unknown",
         };
-        rows.push((workload.to_owned(), nemesis.to_owned(), verdict.to_owned()));
+        rows.push((
+            workload.to_owned(),
+            txn.to_owned(),
+            nemesis.to_owned(),
+            verdict.to_owned(),
+        ));
         Ok(())
     };
-    for (workload, faults) in LOCAL {
-        for nemesis in *faults {
-            run_one(workload, &[], nemesis)?;
+    for txn in &args.txn {
+        for (workload, faults) in LOCAL {
+            for nemesis in *faults {
+                run_one(workload, txn, &[], nemesis)?;
+            }
         }
     }
     match service::Runner::find(sh) {
@@ -115,34 +133,44 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
             let env = TestEnv::load()?;
             service::up(sh, &env)?;
             let sync = test::sync_flags(&env)?;
-            for (workload, flags, faults) in SYNCED {
-                let extra: Vec<String> = flags
-                    .iter()
-                    .map(|f| f.to_string())
-                    .chain(sync.iter().cloned())
-                    .collect();
-                for nemesis in *faults {
-                    run_one(workload, &extra, nemesis)?;
+            for txn in &args.txn {
+                for (workload, flags, faults) in SYNCED {
+                    let extra: Vec<String> = flags
+                        .iter()
+                        .map(|f| f.to_string())
+                        .chain(sync.iter().cloned())
+                        .collect();
+                    for nemesis in *faults {
+                        run_one(workload, txn, &extra, nemesis)?;
+                    }
                 }
             }
         }
         Err(why) => {
             for (workload, _, _) in SYNCED {
-                rows.push((workload.to_string(), "-".into(), format!("skipped: {why}")));
+                rows.push((
+                    workload.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    format!("skipped: {why}"),
+                ));
             }
         }
     }
-    println!("\n{:<18} {:<36} verdict", "workload", "nemesis");
-    for (workload, nemesis, verdict) in &rows {
-        println!("{workload:<18} {nemesis:<36} {verdict}");
+    println!(
+        "\n{:<18} {:<15} {:<36} verdict",
+        "workload", "txn", "nemesis"
+    );
+    for (workload, txn, nemesis, verdict) in &rows {
+        println!("{workload:<18} {txn:<15} {nemesis:<36} {verdict}");
     }
     let bad = rows
         .iter()
-        .filter(|(_, _, v)| v == "INVALID" || v == "unknown")
+        .filter(|(_, _, _, v)| v == "INVALID" || v == "unknown")
         .count();
     println!(
         "{} runs, {bad} not valid",
-        rows.iter().filter(|(_, n, _)| n != "-").count()
+        rows.iter().filter(|(_, _, n, _)| n != "-").count()
     );
     Ok(u8::from(bad > 0))
 }

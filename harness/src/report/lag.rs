@@ -1,0 +1,203 @@
+//! Replication lag, measured from the history: for each write acknowledged during the workload,
+//! the time until another participant first read it. Participants are the client nodes, each on
+//! its own, and PostgreSQL (any PostgreSQL client's read). A read "sees" a list element it
+//! contains, or the exact value of a register (a register value overwritten before anyone read
+//! it is never seen). The time of sight is the read's completion, so lag is an upper bound.
+
+use rustc_hash::FxHashMap;
+
+use checker::edn::{Edn, kw, kw_map};
+use checker::history::{Mop, OpType, Txn};
+
+use super::series::quantile;
+
+/// Who ran the workload, to tell which node each process used.
+pub struct Topology<'a> {
+    /// The client nodes.
+    pub nodes: &'a [String],
+    /// The PostgreSQL clients.
+    pub postgres_nodes: &'a [String],
+    /// The number of workers; process `p` is worker `p % concurrency`.
+    pub concurrency: usize,
+    /// Seconds of workload; later operations belong to the final phase.
+    pub time_limit: f64,
+}
+
+impl Topology<'_> {
+    /// The observers: each client node by name, then `postgres` if there are PostgreSQL
+    /// clients.
+    pub fn observers(&self) -> Vec<String> {
+        let mut names = self.nodes.to_vec();
+        if !self.postgres_nodes.is_empty() {
+            names.push("postgres".to_owned());
+        }
+        names
+    }
+
+    /// The observer a process belongs to: workers use the nodes round-robin, clients first.
+    fn observer_of(&self, process: i64) -> usize {
+        let participants = self.nodes.len() + self.postgres_nodes.len();
+        let node = (process as usize % self.concurrency.max(1)) % participants.max(1);
+        node.min(self.nodes.len())
+    }
+}
+
+/// One write seen by one other observer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sighting {
+    /// Index into the observers.
+    pub observer: usize,
+    /// Seconds from the start of the test to the write's acknowledgement.
+    pub acked: f64,
+    /// Milliseconds from acknowledgement to first sight (0 when seen before the writer heard).
+    pub lag_ms: f64,
+}
+
+/// The lag of every write on every other observer.
+pub struct Lag {
+    /// The observers' names.
+    pub observers: Vec<String>,
+    /// Every sighting.
+    pub sightings: Vec<Sighting>,
+    /// Per observer, the writes by others it never read during the workload.
+    pub unobserved: Vec<usize>,
+}
+
+/// Measures the lag in `txns`.
+pub fn measure(txns: &[Txn], topology: &Topology) -> Lag {
+    let observers = topology.observers();
+    let limit = (topology.time_limit * 1e9) as i64;
+    let during = txns
+        .iter()
+        .filter(|t| t.kind == OpType::Ok && t.invoke_time < limit);
+    let mut first_seen: FxHashMap<(usize, i64), i64> = FxHashMap::default();
+    let mut writes: Vec<(usize, i64, i64)> = Vec::new();
+    for txn in during {
+        let (observer, done) = (
+            topology.observer_of(txn.process),
+            txn.complete_time.unwrap_or(txn.invoke_time),
+        );
+        let mut see = |value: i64| {
+            let seen = first_seen.entry((observer, value)).or_insert(done);
+            *seen = (*seen).min(done);
+        };
+        for mop in &txn.mops {
+            match mop {
+                Mop::Append { value, .. } | Mop::Write { value, .. } => {
+                    writes.push((observer, *value, done));
+                }
+                Mop::Read {
+                    value: Some(list), ..
+                } => list.iter().copied().for_each(&mut see),
+                Mop::ReadRegister {
+                    value: Some(value), ..
+                } => see(*value),
+                _ => {}
+            }
+        }
+    }
+    let mut sightings = Vec::new();
+    let mut unobserved = vec![0; observers.len()];
+    for (writer, value, acked) in writes {
+        for observer in (0..observers.len()).filter(|&o| o != writer) {
+            match first_seen.get(&(observer, value)) {
+                Some(&seen) => sightings.push(Sighting {
+                    observer,
+                    acked: acked as f64 / 1e9,
+                    lag_ms: (seen - acked).max(0) as f64 / 1e6,
+                }),
+                None => unobserved[observer] += 1,
+            }
+        }
+    }
+    Lag {
+        observers,
+        sightings,
+        unobserved,
+    }
+}
+
+impl Lag {
+    /// Per observer: how many sightings, their lag quantiles in milliseconds, and the writes
+    /// never read there.
+    pub fn to_edn(&self) -> Edn {
+        let per_observer = self.observers.iter().enumerate().map(|(i, name)| {
+            let mut lags: Vec<f64> = self
+                .sightings
+                .iter()
+                .filter(|s| s.observer == i)
+                .map(|s| s.lag_ms)
+                .collect();
+            lags.sort_by(f64::total_cmp);
+            let ms = |q: f64| {
+                if lags.is_empty() {
+                    Edn::Nil
+                } else {
+                    Edn::Float((quantile(&lags, q) * 1000.0).round() / 1000.0)
+                }
+            };
+            (
+                kw(name),
+                kw_map([
+                    ("count", Edn::Int(lags.len() as i64)),
+                    ("p50-ms", ms(0.5)),
+                    ("p95-ms", ms(0.95)),
+                    ("p99-ms", ms(0.99)),
+                    ("max-ms", ms(1.0)),
+                    ("unobserved", Edn::Int(self.unobserved[i] as i64)),
+                ]),
+            )
+        });
+        Edn::Map(per_observer.collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checker::history::{pair_txns, read_history};
+
+    #[test]
+    fn measures_from_acknowledgement_to_first_read_elsewhere() {
+        // Processes 0 and 1 run on n1 and n2; process 2 on the PostgreSQL client.
+        let text = "\
+{:index 0, :time 0, :type :invoke, :process 0, :f :txn, :value [[:append 1 7]]}
+{:index 1, :time 1000000, :type :ok, :process 0, :f :txn, :value [[:append 1 7]]}
+{:index 2, :time 2000000, :type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:index 3, :time 3000000, :type :ok, :process 1, :f :txn, :value [[:r 1 []]]}
+{:index 4, :time 4000000, :type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:index 5, :time 11000000, :type :ok, :process 1, :f :txn, :value [[:r 1 [7]]]}
+{:index 6, :time 12000000, :type :invoke, :process 2, :f :txn, :value [[:r 1 nil]]}
+{:index 7, :time 21000000, :type :ok, :process 2, :f :txn, :value [[:r 1 [7]]]}
+{:index 8, :time 22000000, :type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:index 9, :time 23000000, :type :ok, :process 1, :f :txn, :value [[:r 1 [7]]]}";
+        let txns = pair_txns(read_history(text.as_bytes()).unwrap()).unwrap();
+        let (nodes, postgres) = (["n1".to_owned(), "n2".to_owned()], ["pg1".to_owned()]);
+        let topology = Topology {
+            nodes: &nodes,
+            postgres_nodes: &postgres,
+            concurrency: 3,
+            time_limit: 60.0,
+        };
+        let lag = measure(&txns, &topology);
+        assert_eq!(lag.observers, ["n1", "n2", "postgres"]);
+        assert_eq!(
+            lag.sightings,
+            [
+                Sighting {
+                    observer: 1,
+                    acked: 0.001,
+                    lag_ms: 10.0
+                },
+                Sighting {
+                    observer: 2,
+                    acked: 0.001,
+                    lag_ms: 20.0
+                },
+            ]
+        );
+        assert_eq!(lag.unobserved, [0, 0, 0]);
+        let edn = lag.to_edn().to_string();
+        assert!(edn.contains(":n2 {:count 1, :p50-ms 10.0"), "{edn}");
+    }
+}
