@@ -318,7 +318,7 @@ pub fn inject(ops: &mut Vec<Op>, injection: Injection, seed: u64) -> bool {
 }
 
 /// A client's txn operation at `index`, timed a microsecond per index.
-fn txn_op(index: usize, process: i64, kind: OpType, mops: Vec<Mop>) -> Op {
+pub fn txn_op(index: usize, process: i64, kind: OpType, mops: Vec<Mop>) -> Op {
     Op {
         index,
         time: index as i64 * 1000,

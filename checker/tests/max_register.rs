@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use checker::history::{Mop, Op, OpType, OpValue, Process, pair_txns, read_history};
 use checker::max_register::{check_convergence, check_sessions};
+use checker::synth;
 use checker::verdict::Validity;
 use proptest::prelude::*;
 
@@ -32,16 +33,7 @@ fn serial(txns: usize, processes: usize, keys: i64, seed: u64) -> (Vec<Op>, BTre
     let mut ids: Vec<i64> = (0..processes as i64).collect();
     let (mut ops, mut next, mut started) = (Vec::new(), 0i64, 0);
     let push = |ops: &mut Vec<Op>, process: i64, kind, mops| {
-        let index = ops.len();
-        ops.push(Op {
-            index,
-            time: index as i64 * 1000,
-            kind,
-            process: Process::Client(process),
-            f: "txn".into(),
-            value: OpValue::Txn(mops),
-            error: None,
-        });
+        ops.push(synth::txn_op(ops.len(), process, kind, mops));
     };
     while started < txns || pending.iter().any(Option::is_some) {
         let slot = rng.below(processes as u64) as usize;

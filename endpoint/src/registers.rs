@@ -2,10 +2,10 @@
 //! connection. A register only grows: writing `v` leaves `max(current, v)`, here as in the
 //! upload connector and on PostgreSQL, so every participant converges on the greatest write.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::txn::TxnError;
+use crate::txn::{self, TxnError, TxnRequest};
 
 /// The table holding one row per register: `k` the key, `v` its value.
 pub const REGISTERS: &str = "registers";
@@ -34,17 +34,7 @@ pub enum RegisterMop {
 }
 
 /// The body of `POST /mww-txn`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterTxnRequest {
-    /// Must be `invoke` when given.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
-    /// Must be `txn`.
-    pub f: String,
-    /// The micro-ops, run in order.
-    pub value: Vec<RegisterMop>,
-}
+pub type RegisterTxnRequest = TxnRequest<RegisterMop>;
 
 /// The register table of the plain SQLite backend (the SDK makes its own from the schema).
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS registers (id TEXT PRIMARY KEY, k INTEGER NOT NULL, v INTEGER NOT NULL)";
@@ -52,14 +42,11 @@ pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS registers (id TEXT PR
 /// Runs the micro-ops in one transaction (`BEGIN IMMEDIATE` when it writes). Reads and updates
 /// are separate statements, with no UPSERT, so the SDK's views accept them.
 pub fn apply(conn: &mut Connection, mops: &[RegisterMop]) -> Result<Vec<RegisterMop>, TxnError> {
-    let writes = mops.iter().any(|m| matches!(m, RegisterMop::Write { .. }));
-    let behavior = if writes {
-        TransactionBehavior::Immediate
-    } else {
-        TransactionBehavior::Deferred
-    };
+    let tx = txn::begin(
+        conn,
+        mops.iter().any(|m| matches!(m, RegisterMop::Write { .. })),
+    )?;
     let aborted = |e: rusqlite::Error| TxnError::Aborted(e.to_string());
-    let tx = conn.transaction_with_behavior(behavior).map_err(aborted)?;
     let mut done = Vec::with_capacity(mops.len());
     for mop in mops {
         let key = match *mop {
@@ -88,8 +75,7 @@ pub fn apply(conn: &mut Connection, mops: &[RegisterMop]) -> Result<Vec<Register
             }
         }
     }
-    tx.commit()
-        .map_err(|e| TxnError::Indeterminate(format!("commit failed: {e}")))?;
+    txn::commit(tx)?;
     Ok(done)
 }
 

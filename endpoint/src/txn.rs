@@ -1,6 +1,6 @@
 //! List-append transactions: the JSON wire format and their execution on a SQLite connection.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 /// The table holding one row per key; `v` is the list, comma-separated, in append order.
@@ -29,17 +29,18 @@ pub enum Mop {
     },
 }
 
-/// The body of `POST /sql-txn`.
+/// The body of `POST /sql-txn` (micro-ops `M` = [`Mop`]) and of `POST /mww-txn`
+/// ([`crate::registers::RegisterMop`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TxnRequest {
+pub struct TxnRequest<M = Mop> {
     /// Must be `invoke` when given.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
     /// Must be `txn`.
     pub f: String,
     /// The micro-ops, run in order.
-    pub value: Vec<Mop>,
+    pub value: Vec<M>,
 }
 
 /// Why a transaction did not complete `ok`.
@@ -73,17 +74,29 @@ pub fn decode_list(text: &str) -> Result<Vec<i64>, String> {
         .collect()
 }
 
-/// Runs the micro-ops in one transaction: `BEGIN IMMEDIATE` when it appends, so writers are
-/// serialised; deferred otherwise. Returns the micro-ops with reads filled in.
-pub fn apply(conn: &mut Connection, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> {
-    let writes = mops.iter().any(|m| matches!(m, Mop::Append { .. }));
+/// Begins a transaction: `BEGIN IMMEDIATE` when it `writes`, so writers are serialised;
+/// deferred otherwise.
+pub fn begin(conn: &mut Connection, writes: bool) -> Result<Transaction<'_>, TxnError> {
     let behavior = if writes {
         TransactionBehavior::Immediate
     } else {
         TransactionBehavior::Deferred
     };
+    conn.transaction_with_behavior(behavior)
+        .map_err(|e| TxnError::Aborted(e.to_string()))
+}
+
+/// Commits; a failed commit leaves the outcome unknown.
+pub fn commit(tx: Transaction<'_>) -> Result<(), TxnError> {
+    tx.commit()
+        .map_err(|e| TxnError::Indeterminate(format!("commit failed: {e}")))
+}
+
+/// Runs the micro-ops in one transaction (see [`begin`]). Returns the micro-ops with reads
+/// filled in.
+pub fn apply(conn: &mut Connection, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> {
+    let tx = begin(conn, mops.iter().any(|m| matches!(m, Mop::Append { .. })))?;
     let aborted = |e: rusqlite::Error| TxnError::Aborted(e.to_string());
-    let tx = conn.transaction_with_behavior(behavior).map_err(aborted)?;
     let mut done = Vec::with_capacity(mops.len());
     for mop in mops {
         let key = match mop {
@@ -121,8 +134,7 @@ pub fn apply(conn: &mut Connection, mops: &[Mop]) -> Result<Vec<Mop>, TxnError> 
             }
         }
     }
-    tx.commit()
-        .map_err(|e| TxnError::Indeterminate(format!("commit failed: {e}")))?;
+    commit(tx)?;
     Ok(done)
 }
 

@@ -183,6 +183,7 @@ pub fn check(
     let lag = plan.workload.synced().then(|| {
         lag::measure(
             &txns,
+            ops,
             &Topology {
                 nodes: &plan.nodes,
                 postgres_nodes: &plan.postgres_nodes,

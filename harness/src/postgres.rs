@@ -1,10 +1,18 @@
-//! PostgreSQL as a participant of synced workloads: emptied before a run, read at the end.
+//! PostgreSQL as a participant of synced workloads: emptied before a run, watched during it (for
+//! replication lag), read at the end.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
-use checker::history::Mop;
+use checker::edn::{Edn, ints};
+use checker::history::{Mop, OpType, OpValue, Process};
 use postgres::{Client, IsolationLevel, NoTls};
+use rustc_hash::FxHashSet;
+
+use crate::log::Log;
+use crate::recorder::Recorder;
 
 /// Empties the test tables and the record of applied uploads, so a run starts clean.
 pub fn reset(url: &str) -> anyhow::Result<()> {
@@ -55,4 +63,67 @@ pub fn final_read(url: &str, reads: &[Mop]) -> anyhow::Result<Vec<Mop>> {
             })
         })
         .collect()
+}
+
+/// The history's `:f` of a PostgreSQL sighting: the values that appeared in PostgreSQL since the
+/// previous look, recorded by the `:observer` process.
+pub const SIGHTINGS: &str = "postgres-sightings";
+
+/// How often [`watch`] looks.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Until `stop`, reads every list and register in PostgreSQL every [`WATCH_INTERVAL`] and
+/// records the values that appeared since the previous look (`{key [values]}`), so replication
+/// lag into PostgreSQL is measured whether or not a PostgreSQL client reads. A failed look is
+/// logged and retried.
+pub fn watch(url: &str, recorder: &Recorder, stop: &AtomicBool, log: &Log) -> anyhow::Result<()> {
+    let mut seen: FxHashSet<i64> = FxHashSet::default();
+    let mut client: Option<Client> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let look = (|| -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
+            let client = match &mut client {
+                Some(client) if !client.is_closed() => client,
+                slot => slot.insert(Client::connect(url, NoTls)?),
+            };
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let mut new: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for row in tx.query("SELECT k, v FROM lists", &[])? {
+                let (k, v): (i64, String) = (row.get(0), row.get(1));
+                let list = endpoint::txn::decode_list(&v).map_err(anyhow::Error::msg)?;
+                new.entry(k).or_default().extend(list);
+            }
+            for row in tx.query("SELECT k, v FROM registers", &[])? {
+                new.entry(row.get(0)).or_default().push(row.get(1));
+            }
+            tx.commit()?;
+            for values in new.values_mut() {
+                values.retain(|v| seen.insert(*v));
+            }
+            new.retain(|_, values| !values.is_empty());
+            Ok(new)
+        })();
+        match look {
+            Ok(new) if !new.is_empty() => {
+                let value = Edn::Map(new.iter().map(|(k, vs)| (Edn::Int(*k), ints(vs))).collect());
+                recorder.record(
+                    Process::Named("observer".into()),
+                    OpType::Info,
+                    SIGHTINGS,
+                    OpValue::Other(value),
+                    None,
+                )?;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                client = None;
+                log.info(format!("watching PostgreSQL: {e:#}"));
+            }
+        }
+        std::thread::sleep(WATCH_INTERVAL);
+    }
+    Ok(())
 }

@@ -131,6 +131,10 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
                 )
             })
         });
+        let watcher = workload.synced().then(|| {
+            let url = options.sync.postgres_url.as_deref().unwrap_or_default();
+            scope.spawn(|| postgres::watch(url, &recorder, &workload_done, &log))
+        });
         let observer = observe_queues.then(|| {
             scope.spawn(|| {
                 nemesis::observe_upload_queues(&nodes[..clients], &recorder, &workload_done)
@@ -163,6 +167,9 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         }
         if let Some(observer) = observer {
             observer.join().expect("observer panicked")?;
+        }
+        if let Some(watcher) = watcher {
+            watcher.join().expect("PostgreSQL watcher panicked")?;
         }
         let (healed, wait_healed) = mpsc::channel();
         if control.send(Control::Heal(healed)).is_ok() {

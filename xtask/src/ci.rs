@@ -163,6 +163,16 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
             workload(sh, name, &flags)?;
             let registers = [&flags[..], &["--txn", "max-write-wins"]].concat();
             workload(sh, name, &registers)?;
+            // A synced run also measures replication lag, in its results and as a plot.
+            let run = project::root().join("target/ci-store/powersync-single/latest");
+            let results = sh.read_file(run.join("results.edn"))?;
+            anyhow::ensure!(
+                results.contains(":replication-lag {:n1 {:count"),
+                "no replication lag in {}",
+                run.display()
+            );
+            let plot = std::fs::metadata(run.join("replication-lag.png"))?;
+            anyhow::ensure!(plot.len() > 1000, "replication-lag.png is empty");
         }
         other => unreachable!("unknown ci step {other}"),
     }

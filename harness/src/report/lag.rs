@@ -1,13 +1,15 @@
 //! Replication lag, measured from the history: for each write acknowledged during the workload,
-//! the time until another participant first read it. Participants are the client nodes, each on
-//! its own, and PostgreSQL (any PostgreSQL client's read). A read "sees" a list element it
-//! contains, or the exact value of a register (a register value overwritten before anyone read
-//! it is never seen). The time of sight is the read's completion, so lag is an upper bound.
+//! the time until another participant first saw it. Participants are the client nodes, each on
+//! its own, and PostgreSQL: a PostgreSQL client's read, or the harness's watcher, which looks at
+//! PostgreSQL every 100 ms and records what appeared (`:postgres-sightings`). A read "sees" a list
+//! element it contains, or the exact value of a register (a register value overwritten before
+//! anyone read it is never seen). The time of sight is the read's completion, or the watcher's
+//! look, so lag is an upper bound.
 
 use rustc_hash::FxHashMap;
 
 use checker::edn::{Edn, kw, kw_map};
-use checker::history::{Mop, OpType, Txn};
+use checker::history::{Mop, Op, OpType, OpValue, Process, Txn};
 
 use super::series::quantile;
 
@@ -24,13 +26,10 @@ pub struct Topology<'a> {
 }
 
 impl Topology<'_> {
-    /// The observers: each client node by name, then `postgres` if there are PostgreSQL
-    /// clients.
+    /// The observers: each client node by name, then `postgres`.
     pub fn observers(&self) -> Vec<String> {
         let mut names = self.nodes.to_vec();
-        if !self.postgres_nodes.is_empty() {
-            names.push("postgres".to_owned());
-        }
+        names.push("postgres".to_owned());
         names
     }
 
@@ -63,9 +62,10 @@ pub struct Lag {
     pub unobserved: Vec<usize>,
 }
 
-/// Measures the lag in `txns`.
-pub fn measure(txns: &[Txn], topology: &Topology) -> Lag {
+/// Measures the lag in `txns`, with the watcher's sightings of PostgreSQL in `ops`.
+pub fn measure(txns: &[Txn], ops: &[Op], topology: &Topology) -> Lag {
     let observers = topology.observers();
+    let postgres = observers.len() - 1;
     let limit = (topology.time_limit * 1e9) as i64;
     let during = txns
         .iter()
@@ -93,6 +93,23 @@ pub fn measure(txns: &[Txn], topology: &Topology) -> Lag {
                     value: Some(value), ..
                 } => see(*value),
                 _ => {}
+            }
+        }
+    }
+    let watcher = Process::Named("observer".into());
+    for op in ops
+        .iter()
+        .filter(|o| o.process == watcher && o.f == crate::postgres::SIGHTINGS)
+    {
+        let OpValue::Other(Edn::Map(entries)) = &op.value else {
+            continue;
+        };
+        for (_, values) in entries {
+            for value in values.as_seq().into_iter().flatten() {
+                if let Edn::Int(v) = value {
+                    let seen = first_seen.entry((postgres, *v)).or_insert(op.time);
+                    *seen = (*seen).min(op.time);
+                }
             }
         }
     }
@@ -170,8 +187,13 @@ mod tests {
 {:index 6, :time 12000000, :type :invoke, :process 2, :f :txn, :value [[:r 1 nil]]}
 {:index 7, :time 21000000, :type :ok, :process 2, :f :txn, :value [[:r 1 [7]]]}
 {:index 8, :time 22000000, :type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
-{:index 9, :time 23000000, :type :ok, :process 1, :f :txn, :value [[:r 1 [7]]]}";
-        let txns = pair_txns(read_history(text.as_bytes()).unwrap()).unwrap();
+{:index 9, :time 23000000, :type :ok, :process 1, :f :txn, :value [[:r 1 [7]]]}
+{:index 10, :time 24000000, :type :info, :process :observer, :f :postgres-sightings, :value {1 [7]}}
+{:index 11, :time 25000000, :type :invoke, :process 1, :f :txn, :value [[:append 2 8]]}
+{:index 12, :time 26000000, :type :ok, :process 1, :f :txn, :value [[:append 2 8]]}
+{:index 13, :time 29000000, :type :info, :process :observer, :f :postgres-sightings, :value {2 [8]}}";
+        let ops = read_history(text.as_bytes()).unwrap();
+        let txns = pair_txns(ops.iter().cloned()).unwrap();
         let (nodes, postgres) = (["n1".to_owned(), "n2".to_owned()], ["pg1".to_owned()]);
         let topology = Topology {
             nodes: &nodes,
@@ -179,7 +201,7 @@ mod tests {
             concurrency: 3,
             time_limit: 60.0,
         };
-        let lag = measure(&txns, &topology);
+        let lag = measure(&txns, &ops, &topology);
         assert_eq!(lag.observers, ["n1", "n2", "postgres"]);
         assert_eq!(
             lag.sightings,
@@ -194,9 +216,15 @@ mod tests {
                     acked: 0.001,
                     lag_ms: 20.0
                 },
+                Sighting {
+                    observer: 2,
+                    acked: 0.026,
+                    lag_ms: 3.0
+                },
             ]
         );
-        assert_eq!(lag.unobserved, [0, 0, 0]);
+        // Nobody but the watcher read key 2: n1 never saw 8.
+        assert_eq!(lag.unobserved, [1, 0, 0]);
         let edn = lag.to_edn().to_string();
         assert!(edn.contains(":n2 {:count 1, :p50-ms 10.0"), "{edn}");
     }

@@ -89,6 +89,31 @@ fn canvas(path: &Path) -> anyhow::Result<DrawingArea<BitMapBackend<'_>, Shift>> 
 /// A chart over time (seconds) and `Y`.
 type Chart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 
+/// A chart of time (seconds, to `end`) against a logarithmic `y` range, its mesh drawn and the
+/// faults shaded.
+fn log_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: &str,
+    end: f64,
+    y: &std::ops::Range<f64>,
+    (x_desc, y_desc): (&str, &str),
+    periods: &[Period],
+) -> anyhow::Result<Chart<'a, 'b, LogCoord<f64>>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..end, y.clone().log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()?;
+    shade(&mut chart, periods, y)?;
+    Ok(chart)
+}
+
 /// Shades each fault's period across the whole (logarithmic) y range.
 fn shade(
     chart: &mut Chart<'_, '_, LogCoord<f64>>,
@@ -108,18 +133,14 @@ fn shade(
 pub fn latency_raw(path: &Path, samples: &[Sample], periods: &[Period]) -> anyhow::Result<()> {
     let root = canvas(path)?;
     let y = latency_range(samples.iter().map(|s| s.latency_ms));
-    let mut chart = ChartBuilder::on(&root)
-        .caption("latency of every operation", ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..end_time(samples, periods), y.clone().log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("latency (ms)")
-        .draw()?;
-    shade(&mut chart, periods, &y)?;
+    let mut chart = log_chart(
+        &root,
+        "latency of every operation",
+        end_time(samples, periods),
+        &y,
+        ("time (s)", "latency (ms)"),
+        periods,
+    )?;
     for kind in KINDS {
         let c = colour(kind);
         chart
@@ -137,7 +158,7 @@ pub fn latency_raw(path: &Path, samples: &[Sample], periods: &[Period]) -> anyho
     Ok(())
 }
 
-fn legend<'b, Y: Ranged>(chart: &mut Chart<'b, 'b, Y>) -> anyhow::Result<()> {
+fn legend<'a, 'b: 'a, Y: Ranged>(chart: &mut Chart<'a, 'b, Y>) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -175,21 +196,14 @@ pub fn latency_quantiles(
         .collect();
     let y = latency_range(ok.iter().map(|s| s.latency_ms));
     let (width, buckets) = windows(&ok, end);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("latency quantiles of ok operations, per {width:.1} s"),
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..end, y.clone().log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("latency (ms)")
-        .draw()?;
-    shade(&mut chart, periods, &y)?;
+    let mut chart = log_chart(
+        &root,
+        &format!("latency quantiles of ok operations, per {width:.1} s"),
+        end,
+        &y,
+        ("time (s)", "latency (ms)"),
+        periods,
+    )?;
     for (i, (q, name)) in [(0.5, "0.5"), (0.95, "0.95"), (0.99, "0.99"), (1.0, "max")]
         .into_iter()
         .enumerate()
@@ -279,21 +293,14 @@ pub fn replication_lag(
         .chain(periods.iter().map(|p| p.end))
         .fold(1.0, f64::max);
     let y = latency_range(sightings.iter().map(|s| s.lag_ms));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "replication lag: acknowledgement to first sight elsewhere",
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..end, y.clone().log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("time of acknowledgement (s)")
-        .y_desc("lag (ms)")
-        .draw()?;
-    shade(&mut chart, periods, &y)?;
+    let mut chart = log_chart(
+        &root,
+        "replication lag: acknowledgement to first sight elsewhere",
+        end,
+        &y,
+        ("time of acknowledgement (s)", "lag (ms)"),
+        periods,
+    )?;
     for (i, observer) in observers.iter().enumerate() {
         let c = Palette99::pick(i).to_rgba();
         chart
