@@ -84,6 +84,8 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     let end = Instant::now() + Duration::from_secs_f64(options.time_limit);
     let highest_process = AtomicI64::new(concurrency as i64 - 1);
     let workload_done = AtomicBool::new(false);
+    // PostgreSQL is watched through the final phase, so late uploads are seen too.
+    let final_phase_done = AtomicBool::new(false);
     let fault_state = Mutex::new(String::new());
     let workload_started = Instant::now();
     log.info(format!(
@@ -133,7 +135,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         });
         let watcher = workload.synced().then(|| {
             let url = options.sync.postgres_url.as_deref().unwrap_or_default();
-            scope.spawn(|| postgres::watch(url, &recorder, &workload_done, &log))
+            scope.spawn(|| postgres::watch(url, &recorder, &final_phase_done, &log))
         });
         let observer = observe_queues.then(|| {
             scope.spawn(|| {
@@ -168,16 +170,13 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         if let Some(observer) = observer {
             observer.join().expect("observer panicked")?;
         }
-        if let Some(watcher) = watcher {
-            watcher.join().expect("PostgreSQL watcher panicked")?;
-        }
         let (healed, wait_healed) = mpsc::channel();
         if control.send(Control::Heal(healed)).is_ok() {
             let _ = wait_healed.recv();
         }
         let finale = if interrupt::interrupted() {
             log.info("interrupted: skipping the final phase; the history so far is kept");
-            Finale::default()
+            Ok(Finale::default())
         } else {
             let reads = {
                 let generator = generator.lock().expect("generator lock");
@@ -192,8 +191,13 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
                 &log,
                 next_process,
                 &reads,
-            )?
+            )
         };
+        final_phase_done.store(true, Ordering::SeqCst);
+        if let Some(watcher) = watcher {
+            watcher.join().expect("PostgreSQL watcher panicked")?;
+        }
+        let finale = finale?;
         for node in &nodes {
             node.lock().expect("node lock").stop()?;
         }

@@ -151,6 +151,38 @@ fn verdict(dir: &Path) -> (&'static str, Option<i64>) {
     (verdict, count)
 }
 
+/// A run's transactions, nodes and faults, from its `test.json`: `list-append, n1 n2 + pg1,
+/// kill pause`.
+fn configuration(dir: &Path) -> String {
+    let Ok(test) = std::fs::read_to_string(dir.join("test.json")) else {
+        return String::new();
+    };
+    let Ok(test) = serde_json::from_str::<serde_json::Value>(&test) else {
+        return String::new();
+    };
+    let names = |field: &str| -> Vec<String> {
+        test[field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut nodes = names("nodes").join(" ");
+    let postgres = names("postgres-nodes");
+    if !postgres.is_empty() {
+        nodes = format!("{nodes} + {}", postgres.join(" "));
+    }
+    let faults = names("nemesis");
+    let faults = if faults.is_empty() {
+        "no faults".to_owned()
+    } else {
+        faults.join(" ")
+    };
+    let txn = test["txn"].as_str().unwrap_or("list-append");
+    format!("{txn}, {nodes}, {faults}")
+}
+
 /// `20261126T040649.967Z` as `2026-11-26 04:06:49`.
 fn readable_time(name: &str) -> String {
     let b = name.as_bytes();
@@ -204,7 +236,7 @@ fn index(store: &Path) -> anyhow::Result<String> {
         Vec::new()
     };
     let mut body = format!(
-        "<h1>Stored runs</h1>\n<p>{} run(s) in {}</p>\n<table id=\"runs\">\n<tr><th>test</th><th>time (UTC)</th><th>verdict</th><th>operations</th><th>files</th></tr>\n",
+        "<h1>Stored runs</h1>\n<p>{} run(s) in {}</p>\n<table id=\"runs\">\n<tr><th>test</th><th>time (UTC)</th><th>configuration</th><th>verdict</th><th>operations</th><th>files</th></tr>\n",
         runs.len(),
         escape(&store.display().to_string())
     );
@@ -237,9 +269,10 @@ fn row(body: &mut String, run: &Run) {
     let _ = write!(links, "<a href=\"{base}/\">all files</a>");
     let _ = writeln!(
         body,
-        "<tr><td>{}</td><td>{}</td><td class=\"{verdict}\">{verdict}</td><td>{}</td><td>{links}</td></tr>",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{verdict}\">{verdict}</td><td>{}</td><td>{links}</td></tr>",
         escape(&run.test),
         escape(&readable_time(&run.name)),
+        escape(&configuration(&run.dir)),
         count.map_or_else(String::new, |c| c.to_string()),
     );
 }
@@ -286,6 +319,11 @@ mod tests {
         std::fs::create_dir_all(&run).unwrap();
         std::fs::write(run.join("history.edn"), "").unwrap();
         std::fs::write(
+            run.join("test.json"),
+            r#"{"txn": "max-write-wins", "nodes": ["n1", "n2"], "postgres-nodes": ["pg1"], "nemesis": ["kill"]}"#,
+        )
+        .unwrap();
+        std::fs::write(
             run.join("results.edn"),
             "{:valid? false\n :stats {:count 7}}\n",
         )
@@ -298,6 +336,10 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("2026-11-26 04:06:49"));
+        assert!(
+            body.contains("<td>max-write-wins, n1 n2 + pg1, kill</td>"),
+            "{body}"
+        );
         let (status, kind, _) = answer(
             store.path(),
             "/files/sqlite3-local/20261126T040649.967Z/results.edn",

@@ -2,9 +2,9 @@
 //! the time until another participant first saw it. Participants are the client nodes, each on
 //! its own, and PostgreSQL: a PostgreSQL client's read, or the harness's watcher, which looks at
 //! PostgreSQL every 100 ms and records what appeared (`:postgres-sightings`). A read "sees" a list
-//! element it contains, or the exact value of a register (a register value overwritten before
-//! anyone read it is never seen). The time of sight is the read's completion, or the watcher's
-//! look, so lag is an upper bound.
+//! element it contains; a max-write-wins register write is seen once a read returns a value at
+//! least as great (which subsumes it). The time of sight is the read's completion, or the
+//! watcher's look, so lag is an upper bound.
 
 use rustc_hash::FxHashMap;
 
@@ -62,40 +62,86 @@ pub struct Lag {
     pub unobserved: Vec<usize>,
 }
 
+/// What each observer saw: when it first read each list element, and each register read.
+#[derive(Default)]
+struct Views {
+    /// (observer, element) to the time of its first sight.
+    elements: FxHashMap<(usize, i64), i64>,
+    /// (observer, key) to its register reads (time, value), in time order once finished, each
+    /// value raised to the greatest read so far.
+    registers: FxHashMap<(usize, i64), Vec<(i64, i64)>>,
+}
+
+impl Views {
+    fn element(&mut self, observer: usize, value: i64, time: i64) {
+        let seen = self.elements.entry((observer, value)).or_insert(time);
+        *seen = (*seen).min(time);
+    }
+
+    fn register(&mut self, observer: usize, key: i64, value: i64, time: i64) {
+        self.registers
+            .entry((observer, key))
+            .or_default()
+            .push((time, value));
+    }
+
+    /// Sorts register reads by time and makes their values a running maximum.
+    fn finish(&mut self) {
+        for reads in self.registers.values_mut() {
+            reads.sort_unstable();
+            let mut high = i64::MIN;
+            for read in reads.iter_mut() {
+                high = high.max(read.1);
+                read.1 = high;
+            }
+        }
+    }
+
+    /// When `observer` first saw the write of `value` to `key`: the element itself in a list;
+    /// in a max-write-wins register, a value at least as great (which subsumes it).
+    fn first_sight(&self, observer: usize, key: i64, value: i64, register: bool) -> Option<i64> {
+        if !register {
+            return self.elements.get(&(observer, value)).copied();
+        }
+        let reads = self.registers.get(&(observer, key))?;
+        let at = reads.partition_point(|&(_, high)| high < value);
+        reads.get(at).map(|&(time, _)| time)
+    }
+}
+
 /// Measures the lag in `txns`, with the watcher's sightings of PostgreSQL in `ops`.
 pub fn measure(txns: &[Txn], ops: &[Op], topology: &Topology) -> Lag {
     let observers = topology.observers();
     let postgres = observers.len() - 1;
     let limit = (topology.time_limit * 1e9) as i64;
-    let during = txns
+    let mut views = Views::default();
+    // (writer's observer, key, value, acknowledged, a register write?)
+    let mut writes: Vec<(usize, i64, i64, i64, bool)> = Vec::new();
+    for txn in txns
         .iter()
-        .filter(|t| t.kind == OpType::Ok && t.invoke_time < limit);
-    let mut first_seen: FxHashMap<(usize, i64), i64> = FxHashMap::default();
-    let mut writes: Vec<(usize, i64, i64)> = Vec::new();
-    for txn in during {
+        .filter(|t| t.kind == OpType::Ok && t.invoke_time < limit)
+    {
         let (observer, done) = (
             topology.observer_of(txn.process),
             txn.complete_time.unwrap_or(txn.invoke_time),
         );
-        let mut see = |value: i64| {
-            let seen = first_seen.entry((observer, value)).or_insert(done);
-            *seen = (*seen).min(done);
-        };
         for mop in &txn.mops {
-            match mop {
-                Mop::Append { value, .. } | Mop::Write { value, .. } => {
-                    writes.push((observer, *value, done));
-                }
+            match *mop {
+                Mop::Append { key, value } => writes.push((observer, key, value, done, false)),
+                Mop::Write { key, value } => writes.push((observer, key, value, done, true)),
                 Mop::Read {
-                    value: Some(list), ..
-                } => list.iter().copied().for_each(&mut see),
+                    value: Some(ref list),
+                    ..
+                } => list.iter().for_each(|&v| views.element(observer, v, done)),
                 Mop::ReadRegister {
-                    value: Some(value), ..
-                } => see(*value),
+                    key,
+                    value: Some(value),
+                } => views.register(observer, key, value, done),
                 _ => {}
             }
         }
     }
+    let registers = writes.iter().any(|w| w.4);
     let watcher = Process::Named("observer".into());
     for op in ops
         .iter()
@@ -104,21 +150,24 @@ pub fn measure(txns: &[Txn], ops: &[Op], topology: &Topology) -> Lag {
         let OpValue::Other(Edn::Map(entries)) = &op.value else {
             continue;
         };
-        for (_, values) in entries {
+        for (key, values) in entries {
+            let Edn::Int(key) = *key else { continue };
             for value in values.as_seq().into_iter().flatten() {
-                if let Edn::Int(v) = value {
-                    let seen = first_seen.entry((postgres, *v)).or_insert(op.time);
-                    *seen = (*seen).min(op.time);
+                match *value {
+                    Edn::Int(v) if registers => views.register(postgres, key, v, op.time),
+                    Edn::Int(v) => views.element(postgres, v, op.time),
+                    _ => {}
                 }
             }
         }
     }
+    views.finish();
     let mut sightings = Vec::new();
     let mut unobserved = vec![0; observers.len()];
-    for (writer, value, acked) in writes {
+    for (writer, key, value, acked, register) in writes {
         for observer in (0..observers.len()).filter(|&o| o != writer) {
-            match first_seen.get(&(observer, value)) {
-                Some(&seen) => sightings.push(Sighting {
+            match views.first_sight(observer, key, value, register) {
+                Some(seen) => sightings.push(Sighting {
                     observer,
                     acked: acked as f64 / 1e9,
                     lag_ms: (seen - acked).max(0) as f64 / 1e6,
@@ -227,5 +276,40 @@ mod tests {
         assert_eq!(lag.unobserved, [1, 0, 0]);
         let edn = lag.to_edn().to_string();
         assert!(edn.contains(":n2 {:count 1, :p50-ms 10.0"), "{edn}");
+    }
+
+    #[test]
+    fn a_register_write_is_seen_once_a_read_is_at_least_as_great() {
+        let text = "\
+{:index 0, :time 0, :type :invoke, :process 0, :f :txn, :value [[:w 1 5]]}
+{:index 1, :time 1000000, :type :ok, :process 0, :f :txn, :value [[:w 1 5]]}
+{:index 2, :time 2000000, :type :invoke, :process 0, :f :txn, :value [[:w 1 6]]}
+{:index 3, :time 3000000, :type :ok, :process 0, :f :txn, :value [[:w 1 6]]}
+{:index 4, :time 4000000, :type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:index 5, :time 5000000, :type :ok, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:index 6, :time 6000000, :type :invoke, :process 1, :f :txn, :value [[:r 1 nil]]}
+{:index 7, :time 9000000, :type :ok, :process 1, :f :txn, :value [[:r 1 6]]}
+{:index 8, :time 11000000, :type :info, :process :observer, :f :postgres-sightings, :value {1 [6]}}";
+        let ops = read_history(text.as_bytes()).unwrap();
+        let txns = pair_txns(ops.iter().cloned()).unwrap();
+        let nodes = ["n1".to_owned(), "n2".to_owned()];
+        let topology = Topology {
+            nodes: &nodes,
+            postgres_nodes: &[],
+            concurrency: 2,
+            time_limit: 60.0,
+        };
+        let lag = measure(&txns, &ops, &topology);
+        let on = |observer: usize| -> Vec<f64> {
+            lag.sightings
+                .iter()
+                .filter(|s| s.observer == observer)
+                .map(|s| s.lag_ms)
+                .collect()
+        };
+        // n2 read 6, which subsumes 5: both writes seen at 9 ms; PostgreSQL at 11 ms.
+        assert_eq!(on(1), [8.0, 6.0]);
+        assert_eq!(on(2), [10.0, 8.0]);
+        assert_eq!(lag.unobserved, [0, 0, 0]);
     }
 }
