@@ -234,25 +234,17 @@ pub fn inject(ops: &mut Vec<Op>, injection: Injection, seed: u64) -> bool {
                 if t.kind != OpType::Ok {
                     continue;
                 }
-                for (m, mop) in t.mops.iter().enumerate() {
-                    let Mop::Read {
-                        key,
-                        value: Some(list),
-                    } = mop
-                    else {
-                        continue;
-                    };
-                    let touched_before = t.mops[..m].iter().any(|x| x.key() == *key);
+                for (m, key, list) in t.external_list_reads() {
                     let appends_key = t
                         .mops
                         .iter()
-                        .any(|x| matches!(x, Mop::Append { key: k, .. } if k == key));
+                        .any(|x| matches!(*x, Mop::Append { key: k, .. } if k == key));
                     let Some(&last) = list.last() else { continue };
                     let settled = writer_done
-                        .get(&(*key, last))
+                        .get(&(key, last))
                         .is_some_and(|&done| done < t.invoke_index);
-                    let seen_elsewhere = seen.get(&(*key, last)).is_some_and(|&n| n >= 2);
-                    if !touched_before && !appends_key && settled && seen_elsewhere {
+                    let seen_elsewhere = seen.get(&(key, last)).is_some_and(|&n| n >= 2);
+                    if !appends_key && settled && seen_elsewhere {
                         let stale = list[..list.len() - 1].to_vec();
                         return set_read(ops, t.complete_index.expect("ok completes"), m, stale);
                     }
