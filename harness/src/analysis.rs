@@ -116,7 +116,7 @@ pub fn check(
     interrupted: bool,
     log: &Log,
 ) -> anyhow::Result<Validity> {
-    let checks = plan.workload.checks();
+    let checks = plan.workload.checks(plan.txn);
     let mut verdicts: Vec<(&str, Verdict)> = Vec::new();
     if plan.list_append {
         let started = Instant::now();
@@ -130,17 +130,14 @@ pub fn check(
     let mut valid = Validity::Valid;
     let mut results = Vec::new();
     let paired = pair_txns(ops.iter().cloned());
-    let registers = plan.txn == TxnModel::MaxWriteWins;
-    if checks.crud_queue && registers {
-        log.info("the CRUD-queue check reads list appends: not run on max-write-wins registers");
-    } else if checks.crud_queue {
+    if checks.crud_queue {
         let (crud_valid, crud_edn) = check_crud_queues(ops, &plan.nodes, finale);
         valid = valid.and(crud_valid);
         results.push(("crud-queue", crud_edn));
     }
-    if checks.causal || checks.convergence || registers {
+    if checks.causal || checks.convergence || checks.registers {
         match &paired {
-            Ok(txns) if registers => {
+            Ok(txns) if checks.registers => {
                 // One client's transactions must also respect real time.
                 let realtime = plan.workload.max_nodes() == 1;
                 verdicts.push(("registers", max_register::check_sessions(txns, realtime)));
@@ -270,10 +267,10 @@ pub fn analyze(options: &AnalyzeOptions) -> anyhow::Result<Validity> {
             .map_or(nodes.len() + postgres_nodes.len(), |c| c as usize),
         time_limit: test["time-limit"].as_f64().unwrap_or(f64::MAX),
         postgres_nodes,
-        list_append: txn == TxnModel::ListAppend
-            && (workload.checks().list_append
-                || !options.consistency_models.is_empty()
-                || test["list-append-check"].as_bool().unwrap_or(false)),
+        list_append: workload.checks(txn).list_append
+            || (txn == TxnModel::ListAppend
+                && (!options.consistency_models.is_empty()
+                    || test["list-append-check"].as_bool().unwrap_or(false))),
         nodes,
         models,
     };

@@ -269,8 +269,8 @@ impl TestOptions {
     /// Whether Elle's list-append analysis runs: by default for one client, and whenever
     /// `--consistency-models` asks for it.
     pub fn checks_list_append(&self) -> bool {
-        self.txn == TxnModel::ListAppend
-            && (self.workload.checks().list_append || !self.consistency_models.is_empty())
+        self.workload.checks(self.txn).list_append
+            || (self.txn == TxnModel::ListAppend && !self.consistency_models.is_empty())
     }
 
     /// The consistency models to check.

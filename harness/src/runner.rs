@@ -27,7 +27,6 @@ use crate::postgres;
 use crate::progress;
 use crate::recorder::Recorder;
 use crate::store;
-use crate::workload::TxnModel;
 
 /// Runs one test and returns its overall verdict.
 pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validity> {
@@ -456,7 +455,7 @@ fn final_phase(
         if is_client {
             finale.finals.push((node.name.clone(), state));
         }
-        if workload.checks().crud_queue && options.txn == TxnModel::ListAppend {
+        if workload.checks(options.txn).crud_queue {
             let dump = client
                 .get_json("/db-api/crud")
                 .context("fetching the CRUD queue")?;

@@ -55,8 +55,12 @@ pub struct Checks {
     pub causal: bool,
     /// Every client and PostgreSQL end with the same state, holding every acknowledged append.
     pub convergence: bool,
-    /// Each node's upload queue against the history (local PowerSync).
+    /// Each node's upload queue against the history (local PowerSync, list-append: the queue
+    /// is read as appends).
     pub crud_queue: bool,
+    /// The max-write-wins register checks instead of the list-append ones: session guarantees
+    /// (with real time for one client) and, where `convergence`, convergence of registers.
+    pub registers: bool,
 }
 
 impl Workload {
@@ -86,18 +90,21 @@ impl Workload {
         &["strict-serializable"]
     }
 
-    /// The checks, by default. With many clients a history is not serializable by design
-    /// (clients commit locally and sync later), so Elle's analysis runs only when asked for.
-    pub fn checks(self) -> Checks {
+    /// The checks of its `txn` transactions, by default. With many clients a history is not
+    /// serializable by design (clients commit locally and sync later), so Elle's analysis runs
+    /// only when asked for.
+    pub fn checks(self, txn: TxnModel) -> Checks {
         let many = matches!(
             self,
             Workload::PsRwPgRw | Workload::PsRoPgRw | Workload::PsRwPgRo | Workload::Convergence
         );
+        let lists = txn == TxnModel::ListAppend;
         Checks {
-            list_append: !many,
-            causal: many && self != Workload::Convergence,
+            list_append: lists && !many,
+            causal: lists && many && self != Workload::Convergence,
             convergence: self.synced(),
-            crud_queue: self == Workload::PowersyncLocal,
+            crud_queue: lists && self == Workload::PowersyncLocal,
+            registers: !lists,
         }
     }
 
