@@ -23,46 +23,56 @@ pub fn reset(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the final read `reads` (list reads, or register reads) in one REPEATABLE READ
-/// transaction and returns it completed: an absent list is empty, an absent register nil.
-pub fn final_read(url: &str, reads: &[Mop]) -> anyhow::Result<Vec<Mop>> {
-    let mut client = Client::connect(url, NoTls).context("connecting to PostgreSQL")?;
+/// PostgreSQL's lists (decoded) and registers, read in one snapshot.
+struct Snapshot {
+    lists: BTreeMap<i64, Vec<i64>>,
+    registers: BTreeMap<i64, i64>,
+}
+
+/// Reads the lists and registers of `keys` (all of them when `None`) in one REPEATABLE READ,
+/// read-only transaction.
+fn snapshot(client: &mut Client, keys: Option<&[i64]>) -> anyhow::Result<Snapshot> {
     let mut tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
-    let keys: Vec<i64> = reads.iter().map(Mop::key).collect();
-    let lists: BTreeMap<i64, String> = tx
-        .query("SELECT k, v FROM lists WHERE k = ANY($1)", &[&keys])?
-        .into_iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    let registers: BTreeMap<i64, i64> = tx
-        .query("SELECT k, v FROM registers WHERE k = ANY($1)", &[&keys])?
+    let keys: Option<Vec<i64>> = keys.map(<[i64]>::to_vec);
+    let filter = "WHERE $1::bigint[] IS NULL OR k = ANY($1)";
+    let mut lists = BTreeMap::new();
+    for row in tx.query(&format!("SELECT k, v FROM lists {filter}"), &[&keys])? {
+        let (k, v): (i64, String) = (row.get(0), row.get(1));
+        let list = endpoint::txn::decode_list(&v).map_err(anyhow::Error::msg)?;
+        lists.insert(k, list);
+    }
+    let registers = tx
+        .query(&format!("SELECT k, v FROM registers {filter}"), &[&keys])?
         .into_iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     tx.commit()?;
-    reads
+    Ok(Snapshot { lists, registers })
+}
+
+/// Runs the final read `reads` (list reads, or register reads) in one REPEATABLE READ
+/// transaction and returns it completed: an absent list is empty, an absent register nil.
+pub fn final_read(url: &str, reads: &[Mop]) -> anyhow::Result<Vec<Mop>> {
+    let mut client = Client::connect(url, NoTls).context("connecting to PostgreSQL")?;
+    let keys: Vec<i64> = reads.iter().map(Mop::key).collect();
+    let state = snapshot(&mut client, Some(&keys))?;
+    Ok(reads
         .iter()
-        .map(|mop| {
-            Ok(match *mop {
-                Mop::ReadRegister { key, .. } => Mop::ReadRegister {
-                    key,
-                    value: registers.get(&key).copied(),
-                },
-                _ => {
-                    let key = mop.key();
-                    let text = lists.get(&key).map_or("", String::as_str);
-                    Mop::Read {
-                        key,
-                        value: Some(endpoint::txn::decode_list(text).map_err(anyhow::Error::msg)?),
-                    }
-                }
-            })
+        .map(|mop| match *mop {
+            Mop::ReadRegister { key, .. } => Mop::ReadRegister {
+                key,
+                value: state.registers.get(&key).copied(),
+            },
+            _ => Mop::Read {
+                key: mop.key(),
+                value: Some(state.lists.get(&mop.key()).cloned().unwrap_or_default()),
+            },
         })
-        .collect()
+        .collect())
 }
 
 /// The history's `:f` of a PostgreSQL sighting: the values that appeared in PostgreSQL since the
@@ -85,21 +95,13 @@ pub fn watch(url: &str, recorder: &Recorder, stop: &AtomicBool, log: &Log) -> an
                 Some(client) if !client.is_closed() => client,
                 slot => slot.insert(Client::connect(url, NoTls)?),
             };
-            let mut tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
-            let mut new: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-            for row in tx.query("SELECT k, v FROM lists", &[])? {
-                let (k, v): (i64, String) = (row.get(0), row.get(1));
-                let list = endpoint::txn::decode_list(&v).map_err(anyhow::Error::msg)?;
-                new.entry(k).or_default().extend(list);
+            let Snapshot {
+                lists: mut new,
+                registers,
+            } = snapshot(client, None)?;
+            for (k, v) in registers {
+                new.entry(k).or_default().push(v);
             }
-            for row in tx.query("SELECT k, v FROM registers", &[])? {
-                new.entry(row.get(0)).or_default().push(row.get(1));
-            }
-            tx.commit()?;
             for values in new.values_mut() {
                 values.retain(|v| seen.insert(*v));
             }
