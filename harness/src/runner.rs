@@ -65,6 +65,9 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     };
     let (nodes, read_only) = start_nodes(options, endpoint_bin, &dir, &hosts, &log)?;
     let clients = options.nodes.len();
+    if workload.synced() {
+        catch_up(&nodes[..clients], options, &log)?;
+    }
 
     let nodes: Vec<Mutex<Node>> = nodes.into_iter().map(Mutex::new).collect();
     let addresses: Vec<String> = nodes
@@ -284,6 +287,26 @@ fn start_nodes(
         }
     }
     Ok((nodes, read_only))
+}
+
+/// Waits until every client has applied a checkpoint requested now, so that it holds what
+/// PostgreSQL holds after the reset: a first sync alone may deliver a checkpoint the service
+/// took before the reset's TRUNCATE, and the run would read the previous run's values.
+fn catch_up(clients: &[Node], options: &TestOptions, log: &Log) -> anyhow::Result<()> {
+    let wait_ms = (options.sync.quiesce_timeout * 1000.0) as u64;
+    let timeout = Duration::from_secs_f64(options.sync.quiesce_timeout + 30.0);
+    for node in clients {
+        let started = Instant::now();
+        Client::new(&node.address, timeout)
+            .post_json(&format!("/db-api/downloading-wait?timeout_ms={wait_ms}"))
+            .with_context(|| format!("{} did not catch up with PostgreSQL", node.name))?;
+        log.info(format!(
+            "{}: caught up with PostgreSQL in {:?}",
+            node.name,
+            started.elapsed()
+        ));
+    }
+    Ok(())
 }
 
 struct Worker<'a> {
