@@ -1,5 +1,7 @@
 //! Searching strongly connected components for cycles of the shapes Adya and Elle name (G0, G1c,
-//! G-single, G-nonadjacent, G2-item, and their -process and -realtime variants), shortest first.
+//! G-single-item, G-nonadjacent-item, G2-item, and their -process and -realtime variants),
+//! shortest first. Every dependency here is on an item (no predicates), so the single and
+//! nonadjacent shapes carry Elle's `-item` names.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -11,9 +13,9 @@ use crate::graph::{Graph, NOT_MEMBER as NOT_LOCAL, Rels};
 enum RwRule {
     /// No rw edge: G0, G1c.
     Zero,
-    /// Exactly one: G-single.
+    /// Exactly one: G-single-item.
     One,
-    /// At least two, never two in a row: G-nonadjacent.
+    /// At least two, never two in a row: G-nonadjacent-item.
     NonAdjacent,
     /// At least one: G2-item.
     Any,
@@ -25,7 +27,7 @@ pub struct CycleSpec {
     data: Rels,
     extra: Rels,
     rule: RwRule,
-    /// The anomaly name this spec is meant to find, e.g. `G-single-process`.
+    /// The anomaly name this spec is meant to find, e.g. `G-single-item-process`.
     pub name: &'static str,
 }
 
@@ -49,23 +51,28 @@ pub const SPECS: [CycleSpec; 15] = {
     [
         spec("G0", WW, NONE, RwRule::Zero),
         spec("G1c", WWR, NONE, RwRule::Zero),
-        spec("G-single", ALL, NONE, RwRule::One),
-        spec("G-nonadjacent", ALL, NONE, RwRule::NonAdjacent),
+        spec("G-single-item", ALL, NONE, RwRule::One),
+        spec("G-nonadjacent-item", ALL, NONE, RwRule::NonAdjacent),
         spec("G2-item", ALL, NONE, RwRule::Any),
         spec("G0-process", WW, P, RwRule::Zero),
         spec("G1c-process", WWR, P, RwRule::Zero),
-        spec("G-single-process", ALL, P, RwRule::One),
-        spec("G-nonadjacent-process", ALL, P, RwRule::NonAdjacent),
+        spec("G-single-item-process", ALL, P, RwRule::One),
+        spec("G-nonadjacent-item-process", ALL, P, RwRule::NonAdjacent),
         spec("G2-item-process", ALL, P, RwRule::Any),
         spec("G0-realtime", WW, R, RwRule::Zero),
         spec("G1c-realtime", WWR, R, RwRule::Zero),
-        spec("G-single-realtime", ALL, R, RwRule::One),
-        spec("G-nonadjacent-realtime", ALL, R, RwRule::NonAdjacent),
+        spec("G-single-item-realtime", ALL, R, RwRule::One),
+        spec("G-nonadjacent-item-realtime", ALL, R, RwRule::NonAdjacent),
         spec("G2-item-realtime", ALL, R, RwRule::Any),
     ]
 };
 
 impl CycleSpec {
+    /// The order relation (process or real-time) this shape needs, if any.
+    pub fn order(&self) -> Rels {
+        self.extra
+    }
+
     /// The relations a cycle of this shape may use.
     pub fn mask(&self) -> Rels {
         self.data.or(self.extra)
@@ -105,8 +112,8 @@ impl Cycle {
         let base = match rw {
             0 if count(Rels::WR) == 0 => "G0",
             0 => "G1c",
-            1 => "G-single",
-            _ if !adjacent_rw => "G-nonadjacent",
+            1 => "G-single-item",
+            _ if !adjacent_rw => "G-nonadjacent-item",
             _ => "G2-item",
         };
         let suffix = if count(Rels::REALTIME) > 0 {
@@ -131,7 +138,28 @@ pub enum Search {
     TimedOut,
 }
 
-/// Reusable buffers for searches over one graph.
+/// The order in which a model's evidence explains a pair of transactions related in several
+/// ways, as Elle's combined explainers try them: the first relation that explains the pair is
+/// the step, and the cycle's type follows from those steps. So an edge that is both an
+/// anti-dependency and real-time order is an anti-dependency. Cycles are searched for in a
+/// graph whose every edge carries only the relation that explains it (see [`explained`]).
+pub type Priority = [Rels; 5];
+
+/// The one relation of `rels` that explains an edge, by `priority`.
+pub fn explained(rels: Rels, priority: Priority) -> Rels {
+    priority
+        .into_iter()
+        .find(|r| rels.intersects(*r))
+        .unwrap_or(Rels(0))
+}
+
+/// Elle's list-append explains ww, then wr, then rw, then order.
+pub const LIST_APPEND: Priority = [Rels::WW, Rels::WR, Rels::RW, Rels::PROCESS, Rels::REALTIME];
+
+/// Elle's rw-register explains wr, then ww, then rw, then order.
+pub const RW_REGISTER: Priority = [Rels::WR, Rels::WW, Rels::RW, Rels::PROCESS, Rels::REALTIME];
+
+/// Reusable buffers for searches over one graph, whose edges each carry one relation.
 pub struct Searcher<'g> {
     graph: &'g Graph,
     local: Vec<u32>,
@@ -141,7 +169,7 @@ pub struct Searcher<'g> {
 const STATES: usize = 6;
 
 impl<'g> Searcher<'g> {
-    /// A searcher over `graph`.
+    /// A searcher over `graph`, whose edges each carry the one relation that explains them.
     pub fn new(graph: &'g Graph) -> Self {
         Searcher {
             graph,
@@ -190,7 +218,7 @@ impl<'g> Searcher<'g> {
         let mut attempt = 0u32;
         for &from in component {
             for (to, rels) in self.graph.out(from) {
-                if self.local[to] == NOT_LOCAL || !rels.intersects(anchor_rel) {
+                if self.local[to] == NOT_LOCAL || rels != anchor_rel {
                     continue;
                 }
                 if Instant::now() > deadline {
@@ -218,7 +246,6 @@ impl<'g> Searcher<'g> {
                         if local == NOT_LOCAL || !rels.intersects(mask) {
                             continue;
                         }
-                        let plain = first_non_rw(Rels(rels.0 & mask.0));
                         let mut step = |next_state: usize, rel: Rels| {
                             if seen[next_state] != attempt {
                                 seen[next_state] = attempt;
@@ -226,10 +253,9 @@ impl<'g> Searcher<'g> {
                                 queue.push_back(next_state);
                             }
                         };
-                        if let Some(rel) = plain {
-                            step(state(local, rw_count, false), rel);
-                        }
-                        if rels.intersects(Rels::RW) && mask.intersects(Rels::RW) {
+                        if rels != Rels::RW {
+                            step(state(local, rw_count, false), rels);
+                        } else {
                             let total = rw_count + u8::from(anchor_is_rw);
                             let allowed = match spec.rule {
                                 RwRule::Zero => false,
@@ -291,12 +317,6 @@ impl<'g> Searcher<'g> {
     }
 }
 
-fn first_non_rw(rels: Rels) -> Option<Rels> {
-    [Rels::WW, Rels::WR, Rels::PROCESS, Rels::REALTIME]
-        .into_iter()
-        .find(|r| rels.intersects(*r))
-}
-
 fn accepts(rule: RwRule, rw_count: u8, last_rw: bool, anchor_is_rw: bool) -> bool {
     let total = rw_count + u8::from(anchor_is_rw);
     match rule {
@@ -350,8 +370,8 @@ mod tests {
         assert_eq!(find(&g1c, 2, "G1c").unwrap().classify(), "G1c");
 
         let single = [(0, 1, Rels::RW), (1, 2, Rels::WR), (2, 0, Rels::WW)];
-        let c = find(&single, 3, "G-single").unwrap();
-        assert_eq!(c.classify(), "G-single");
+        let c = find(&single, 3, "G-single-item").unwrap();
+        assert_eq!(c.classify(), "G-single-item");
         assert_eq!(c.nodes.len(), 3);
 
         let nonadjacent = [
@@ -360,24 +380,28 @@ mod tests {
             (2, 3, Rels::RW),
             (3, 0, Rels::WR),
         ];
-        assert!(find(&nonadjacent, 4, "G-single").is_none());
+        assert!(find(&nonadjacent, 4, "G-single-item").is_none());
         assert_eq!(
-            find(&nonadjacent, 4, "G-nonadjacent").unwrap().classify(),
-            "G-nonadjacent"
+            find(&nonadjacent, 4, "G-nonadjacent-item")
+                .unwrap()
+                .classify(),
+            "G-nonadjacent-item"
         );
 
         let write_skew = [(0, 1, Rels::RW), (1, 0, Rels::RW)];
-        assert!(find(&write_skew, 2, "G-nonadjacent").is_none());
+        assert!(find(&write_skew, 2, "G-nonadjacent-item").is_none());
         assert_eq!(
             find(&write_skew, 2, "G2-item").unwrap().classify(),
             "G2-item"
         );
 
         let stale = [(0, 1, Rels::REALTIME), (1, 0, Rels::RW)];
-        assert!(find(&stale, 2, "G-single").is_none());
+        assert!(find(&stale, 2, "G-single-item").is_none());
         assert_eq!(
-            find(&stale, 2, "G-single-realtime").unwrap().classify(),
-            "G-single-realtime"
+            find(&stale, 2, "G-single-item-realtime")
+                .unwrap()
+                .classify(),
+            "G-single-item-realtime"
         );
 
         let session = [(0, 1, Rels::PROCESS), (1, 0, Rels::WW)];

@@ -80,7 +80,7 @@ impl Edn {
         match self {
             Edn::Nil => Value::Null,
             Edn::Bool(b) => Value::Bool(*b),
-            Edn::Int(i) => Value::from(*i),
+            Edn::Int(i) => crate::scalar::lookup(*i).map_or(Value::from(*i), |s| s.to_json()),
             Edn::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => Value::String(s.clone()),
             Edn::Vector(items) | Edn::List(items) | Edn::Set(items) => {
@@ -136,7 +136,7 @@ impl fmt::Display for Edn {
         match self {
             Edn::Nil => f.write_str("nil"),
             Edn::Bool(b) => write!(f, "{b}"),
-            Edn::Int(i) => write!(f, "{i}"),
+            Edn::Int(i) => write!(f, "{}", crate::scalar::Show(*i)),
             Edn::Float(x) if x.is_finite() && x.fract() == 0.0 => write!(f, "{x:.1}"),
             Edn::Float(x) => write!(f, "{x}"),
             Edn::Str(s) => write!(f, "{s:?}"),

@@ -67,6 +67,11 @@ impl GraphBuilder {
         }
     }
 
+    /// Whether no edge has been added.
+    pub fn is_empty(&self) -> bool {
+        self.edges.is_empty()
+    }
+
     /// Builds the graph over `nodes` nodes, merging parallel edges' relations.
     pub fn build(mut self, nodes: usize) -> Graph {
         self.edges.sort_unstable_by_key(|&(a, b, _)| (a, b));

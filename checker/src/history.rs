@@ -6,6 +6,7 @@ use std::io::BufRead;
 use std::sync::{Mutex, mpsc};
 
 use crate::edn::{self, Edn, ints, kw, kw_map};
+use crate::scalar;
 
 /// Whether an operation is an invocation or one of Jepsen's three completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,9 +52,13 @@ pub enum Process {
     Named(String),
 }
 
+/// The process of operations that name none: Elle takes them all as one process.
+pub const NO_PROCESS: i64 = i64::MIN;
+
 impl Process {
     fn to_edn(&self) -> Edn {
         match self {
+            Process::Client(NO_PROCESS) => Edn::Nil,
             Process::Client(p) => Edn::Int(*p),
             Process::Named(name) => kw(name),
         }
@@ -63,6 +68,7 @@ impl Process {
 impl fmt::Display for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Process::Client(NO_PROCESS) => f.write_str("nil"),
             Process::Client(p) => write!(f, "{p}"),
             Process::Named(name) => write!(f, ":{name}"),
         }
@@ -203,9 +209,10 @@ impl fmt::Display for HistoryError {
 
 impl std::error::Error for HistoryError {}
 
-/// Reads a history with one operation per line, each an EDN map (Jepsen's `history.edn`) or a
-/// JSON object (elle-cli style). Blank lines and `;` comments are skipped. Stops at the first
-/// malformed line and names it. Lines are read in order and parsed in batches on every core.
+/// Reads a history: Jepsen's `history.edn` (one op per line, or pretty-printed over several
+/// lines), `#jepsen.history.Op{...}` tagged maps, or JSON objects (one per line, or elle-cli's
+/// JSON array of ops). Blank lines and `;` comments are skipped. Stops at the first malformed
+/// op and names its line. Lines are read in order and parsed in batches on every core.
 pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
     /// Bytes of whole lines per batch: one allocation each, however short the lines.
     const CHUNK: usize = 4 << 20;
@@ -231,16 +238,21 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
         let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
         let mut failure = None;
         loop {
+            let start = chunk.len();
             match reader.read_until(b'\n', &mut chunk) {
                 Ok(0) => break,
                 Ok(_) => {
                     line_no += 1;
-                    if chunk.len() >= CHUNK {
-                        let full =
-                            std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + (64 << 10)));
+                    // A batch ends only where an op starts, so that an op written over
+                    // several lines stays in one batch.
+                    if start >= CHUNK && starts_op(&chunk[start..]) {
+                        let mut next = Vec::with_capacity(CHUNK + (64 << 10));
+                        next.extend_from_slice(&chunk[start..]);
+                        chunk.truncate(start);
+                        let full = std::mem::replace(&mut chunk, next);
                         let _ = chunk_tx.send((seq, first_line, full));
                         seq += 1;
-                        first_line = line_no + 1;
+                        first_line = line_no;
                     }
                 }
                 Err(e) => {
@@ -279,22 +291,86 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
     Ok(ops)
 }
 
+/// Whether a line begins an op at its first column: `{`, a tag `#...`, or `[{` opening an
+/// array of ops.
+fn starts_op(line: &[u8]) -> bool {
+    matches!(line.first(), Some(b'{' | b'#')) || line.starts_with(b"[{")
+}
+
 /// The index of an op whose line gave none, until its position is known.
 const UNNUMBERED: usize = usize::MAX;
 
+/// An op's text without what surrounds it in an array of ops: an opening `[`, a separating
+/// `,`, a closing `]`.
+fn unwrap_array_item(record: &str) -> &str {
+    let mut text = record.trim();
+    if let Some(rest) = text.strip_prefix('[')
+        && rest.trim_start().starts_with(['{', '#'])
+    {
+        text = rest.trim_start();
+    }
+    if let Some(rest) = text.strip_suffix(']')
+        && rest.trim_end().ends_with([',', '}'])
+    {
+        text = rest.trim_end();
+    }
+    text.strip_suffix(',').map_or(text, str::trim_end)
+}
+
+/// Whether a parse failed only because the op goes on past the end of the text.
+fn incomplete(message: &str) -> bool {
+    ["unterminated", "end of input", "EOF while parsing"]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
 fn parse_chunk(first_line: usize, bytes: &[u8]) -> Result<Vec<Op>, HistoryError> {
     let mut ops = Vec::with_capacity(bytes.len() / 128);
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let error = |message: String| HistoryError {
-            line: first_line + i,
-            message,
-        };
-        let line = std::str::from_utf8(line).map_err(|e| error(format!("not UTF-8: {e}")))?;
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with(';') {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = first_line
+            + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+        HistoryError {
+            line,
+            message: format!("not UTF-8: {e}"),
+        }
+    })?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line_no = first_line + i;
+        let trimmed = lines[i].trim();
+        if trimmed.is_empty() || trimmed.starts_with(';') || matches!(trimmed, "[" | "]") {
+            i += 1;
             continue;
         }
-        ops.push(parse_op(trimmed, UNNUMBERED).map_err(error)?);
+        // An op may span several lines (pretty-printed): while the text so far is an
+        // unfinished op and the next line does not start another, take the next line too.
+        let start = lines[i].as_ptr() as usize - text.as_ptr() as usize;
+        let mut end = i;
+        let op = loop {
+            let stop = lines[end].as_ptr() as usize - text.as_ptr() as usize + lines[end].len();
+            match parse_op(unwrap_array_item(&text[start..stop]), UNNUMBERED) {
+                Ok(op) => break op,
+                Err(message)
+                    if incomplete(&message)
+                        && end + 1 < lines.len()
+                        && !starts_op(lines[end + 1].as_bytes()) =>
+                {
+                    end += 1;
+                }
+                Err(message) => {
+                    return Err(HistoryError {
+                        line: line_no,
+                        message,
+                    });
+                }
+            }
+        };
+        ops.push(op);
+        i = end + 1;
     }
     Ok(ops)
 }
@@ -353,16 +429,20 @@ pub(crate) fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
         .ok_or_else(|| format!(":type must be invoke, ok, fail or info, not {kind_name:?}"))?;
     let process = match map.get("process") {
         Some(Edn::Int(p)) => Process::Client(*p),
+        None | Some(Edn::Nil) => Process::Client(NO_PROCESS),
         Some(other) => Process::Named(
             name_of(other)
                 .ok_or("a :process must be an integer or a name")?
                 .to_owned(),
         ),
-        None => return Err("missing :process".into()),
     };
-    let f: Cow<'static, str> = match map.get("f").and_then(name_of).ok_or("missing :f")? {
-        "txn" => Cow::Borrowed("txn"),
-        other => Cow::Owned(other.to_owned()),
+    let raw_value = map.get("value").cloned().unwrap_or(Edn::Nil);
+    // Elle needs no :f: a value that is a vector of micro-ops is a transaction.
+    let f: Cow<'static, str> = match map.get("f").and_then(name_of) {
+        Some("txn") => Cow::Borrowed("txn"),
+        Some(other) => Cow::Owned(other.to_owned()),
+        None if looks_like_mops(&raw_value) => Cow::Borrowed("txn"),
+        None => return Err("missing :f".into()),
     };
     let index = match map.get("index") {
         Some(Edn::Int(i)) if *i >= 0 => *i as usize,
@@ -374,7 +454,6 @@ pub(crate) fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
         Some(_) => return Err(":time must be an integer".into()),
         None => 0,
     };
-    let raw_value = map.get("value").cloned().unwrap_or(Edn::Nil);
     let value = if f == "txn" && matches!(process, Process::Client(_)) {
         OpValue::Txn(parse_mops(&raw_value, kind)?)
     } else {
@@ -391,11 +470,13 @@ pub(crate) fn op_from_edn(map: &Edn, position: usize) -> Result<Op, String> {
     })
 }
 
-fn int_of(value: &Edn, what: &str) -> Result<i64, String> {
-    match value {
-        Edn::Int(i) => Ok(*i),
-        other => Err(format!("{what} must be an integer, not {other}")),
-    }
+/// Whether a value has the shape of a transaction: a vector of `[f k v]` micro-ops.
+fn looks_like_mops(value: &Edn) -> bool {
+    value.as_seq().is_some_and(|items| {
+        items.iter().all(|m| {
+            matches!(m, Edn::Vector(parts) if matches!(parts.len(), 2 | 3) && name_of(&parts[0]).is_some())
+        })
+    })
 }
 
 fn parse_mops(value: &Edn, kind: OpType) -> Result<Vec<Mop>, String> {
@@ -409,6 +490,12 @@ fn parse_mops(value: &Edn, kind: OpType) -> Result<Vec<Mop>, String> {
                 Edn::Vector(parts) | Edn::List(parts) if parts.len() == 3 => {
                     (&parts[0], &parts[1], &parts[2])
                 }
+                // Elle writes a read not yet done as `[:r k]`.
+                Edn::Vector(parts) | Edn::List(parts)
+                    if parts.len() == 2 && name_of(&parts[0]) == Some("r") =>
+                {
+                    (&parts[0], &parts[1], &Edn::Nil)
+                }
                 Edn::Map(_) => (
                     mop.get("f").ok_or("micro-op without f")?,
                     mop.get("k").ok_or("micro-op without k")?,
@@ -416,37 +503,35 @@ fn parse_mops(value: &Edn, kind: OpType) -> Result<Vec<Mop>, String> {
                 ),
                 other => return Err(format!("micro-op must be [f k v], not {other}")),
             };
-            let key = int_of(key, "a key")?;
+            let key = scalar::intern(key, "a key")?;
             match name_of(f) {
                 Some("append") => Ok(Mop::Append {
                     key,
-                    value: int_of(v, "an appended value")?,
+                    value: scalar::intern(v, "an appended value")?,
                 }),
                 Some("w") => Ok(Mop::Write {
                     key,
-                    value: int_of(v, "a written value")?,
+                    value: scalar::intern(v, "a written value")?,
                 }),
-                // A completed read of nil is a register's initial state; in an invocation, nil
-                // is the value not yet read.
+                // A completed read of nil is a register's initial state (or, to list-append,
+                // the empty list); in an invocation, nil is the value not yet read.
                 Some("r") => match v {
                     Edn::Nil if kind == OpType::Ok => Ok(Mop::ReadRegister { key, value: None }),
                     Edn::Nil => Ok(Mop::Read { key, value: None }),
-                    Edn::Int(value) => Ok(Mop::ReadRegister {
-                        key,
-                        value: Some(*value),
-                    }),
-                    other => Ok(Mop::Read {
+                    Edn::Vector(items) | Edn::List(items) => Ok(Mop::Read {
                         key,
                         value: Some(
-                            other
-                                .as_seq()
-                                .ok_or_else(|| {
-                                    format!("a read must be a list, an integer or nil, not {other}")
-                                })?
+                            items
                                 .iter()
-                                .map(|e| int_of(e, "a list element"))
+                                .map(|e| scalar::intern(e, "a list element"))
                                 .collect::<Result<Vec<_>, _>>()?,
                         ),
+                    }),
+                    other => Ok(Mop::ReadRegister {
+                        key,
+                        value: Some(scalar::intern(other, "a read").map_err(|_| {
+                            format!("a read must be a list, a scalar or nil, not {other}")
+                        })?),
                     }),
                 },
                 _ => Err(format!(
@@ -511,8 +596,10 @@ impl Txn {
 }
 
 /// Pairs each client invocation of `txn` with the next completion of the same process.
-/// Invocations that never complete become `Info`. A completion without an invocation, or a
-/// second invocation before a completion, is an error naming the op's index.
+/// Invocations that never complete become `Info`. A completion without an invocation (Elle's
+/// own tests write histories of completions alone) is a transaction of its own, invoked and
+/// completed at its index: it follows nothing in real time. A second invocation before a
+/// completion is an error naming the op's index.
 pub fn pair_txns(ops: impl IntoIterator<Item = Op>) -> Result<Vec<Txn>, String> {
     let mut txns: Vec<Txn> = Vec::new();
     let mut open: rustc_hash::FxHashMap<i64, usize> = rustc_hash::FxHashMap::default();
@@ -523,8 +610,8 @@ pub fn pair_txns(ops: impl IntoIterator<Item = Op>) -> Result<Vec<Txn>, String> 
         if op.kind == OpType::Invoke {
             if let Some(&prev) = open.get(process) {
                 return Err(format!(
-                    "process {process} invoked op {} while op {} was still open",
-                    op.index, txns[prev].invoke_index
+                    "process {} invoked op {} while op {} was still open",
+                    op.process, op.index, txns[prev].invoke_index
                 ));
             }
             open.insert(*process, txns.len());
@@ -538,28 +625,35 @@ pub fn pair_txns(ops: impl IntoIterator<Item = Op>) -> Result<Vec<Txn>, String> 
                 complete_time: None,
                 mops,
             });
-        } else {
-            let id = open.remove(process).ok_or_else(|| {
-                format!(
-                    "op {} completes nothing: process {process} has no open invocation",
-                    op.index
-                )
-            })?;
-            let txn = &mut txns[id];
-            txn.kind = op.kind;
-            txn.complete_index = Some(op.index);
-            txn.complete_time = Some(op.time);
-            if op.kind == OpType::Ok {
-                if mops.len() != txn.mops.len() {
-                    return Err(format!(
-                        "op {} has {} micro-ops but its invocation had {}",
-                        op.index,
-                        mops.len(),
-                        txn.mops.len()
-                    ));
-                }
-                txn.mops = mops;
+            continue;
+        }
+        let Some(id) = open.remove(process) else {
+            txns.push(Txn {
+                id: txns.len(),
+                process: *process,
+                kind: op.kind,
+                invoke_index: op.index,
+                complete_index: Some(op.index),
+                invoke_time: op.time,
+                complete_time: Some(op.time),
+                mops,
+            });
+            continue;
+        };
+        let txn = &mut txns[id];
+        txn.kind = op.kind;
+        txn.complete_index = Some(op.index);
+        txn.complete_time = Some(op.time);
+        if op.kind == OpType::Ok {
+            if mops.len() != txn.mops.len() {
+                return Err(format!(
+                    "op {} has {} micro-ops but its invocation had {}",
+                    op.index,
+                    mops.len(),
+                    txn.mops.len()
+                ));
             }
+            txn.mops = mops;
         }
     }
     Ok(txns)
@@ -605,7 +699,7 @@ mod tests {
         assert!(err.message.contains("invalid EDN"), "{err}");
 
         let err = read_history(
-            &b"{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",1,\"x\"]]}\n"[..],
+            &b"{\"type\":\"ok\",\"process\":0,\"f\":\"txn\",\"value\":[[\"r\",1,{\"a\":1}]]}\n"[..],
         )
         .unwrap_err();
         assert_eq!(err.line, 1);
@@ -623,9 +717,19 @@ mod tests {
     }
 
     #[test]
-    fn pairing_rejects_orphans() {
+    fn a_completion_alone_is_a_transaction_of_its_own() {
         let ops =
-            read_history(&b"{:index 0, :type :ok, :process 0, :f :txn, :value []}"[..]).unwrap();
-        assert!(pair_txns(ops).unwrap_err().contains("completes nothing"));
+            read_history(&b"{:index 3, :type :ok, :process 0, :f :txn, :value []}"[..]).unwrap();
+        let txns = pair_txns(ops).unwrap();
+        assert_eq!(txns.len(), 1);
+        assert_eq!((txns[0].invoke_index, txns[0].complete_index), (3, Some(3)));
+        assert_eq!(txns[0].kind, OpType::Ok);
+    }
+
+    #[test]
+    fn pairing_rejects_a_second_invocation() {
+        let text = "{:type :invoke, :process 0, :f :txn, :value []}\n{:type :invoke, :process 0, :f :txn, :value []}";
+        let ops = read_history(text.as_bytes()).unwrap();
+        assert!(pair_txns(ops).unwrap_err().contains("still open"));
     }
 }

@@ -15,6 +15,7 @@ pub mod list_append;
 pub mod max_register;
 pub mod models;
 pub mod rw_register;
+pub mod scalar;
 pub mod synth;
 pub mod txn_graph;
 pub mod verdict;

@@ -1,11 +1,13 @@
 //! Elle's list-append analysis: version orders from reads, ww / wr / rw dependencies, process and
 //! real-time order, non-cyclic anomalies, and cycles classified and explained.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::cycles;
 use crate::edn::{Edn, ints, kw, kw_map};
 use crate::graph::{Graph, GraphBuilder, Rels};
 use crate::history::{Mop, Op, OpType, Txn, pair_txns};
@@ -17,6 +19,9 @@ use crate::verdict::{Findings, Verdict};
 pub struct Options {
     /// The consistency models the history must satisfy.
     pub models: Vec<&'static str>,
+    /// Anomalies that are failures whatever the models (Elle's `:anomalies`), such as
+    /// `garbage-read`, which Elle does not look for.
+    pub anomalies: Vec<&'static str>,
     /// Total time allowed for cycle search before reporting `:cycle-search-timeout`.
     pub cycle_search_timeout: Duration,
 }
@@ -25,6 +30,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             models: vec!["strict-serializable"],
+            anomalies: Vec::new(),
             cycle_search_timeout: Duration::from_secs(10),
         }
     }
@@ -45,6 +51,7 @@ fn check_paired(txns: Result<Vec<Txn>, String>, options: &Options) -> Verdict {
         Ok(txns) => check_txns(&txns, options),
         Err(message) => Verdict::judge(
             options.models.clone(),
+            &options.anomalies,
             BTreeMap::from([(
                 "malformed-history".to_owned(),
                 vec![kw_map([("message", Edn::Str(message))])],
@@ -56,10 +63,12 @@ fn check_paired(txns: Result<Vec<Txn>, String>, options: &Options) -> Verdict {
 /// Checks already-paired transactions.
 pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
     let mut found = Findings::default();
-    let register = txns
-        .iter()
-        .flat_map(|t| &t.mops)
-        .find(|m| matches!(m, Mop::Write { .. } | Mop::ReadRegister { .. }));
+    let register = txns.iter().flat_map(|t| &t.mops).find(|m| {
+        matches!(
+            m,
+            Mop::Write { .. } | Mop::ReadRegister { value: Some(_), .. }
+        )
+    });
     if let Some(mop) = register {
         found.add(
             "malformed-history",
@@ -71,10 +80,17 @@ pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
                 )),
             )]),
         );
-        return Verdict::judge(options.models.clone(), found.0);
+        return Verdict::judge(options.models.clone(), &options.anomalies, found.0);
     }
+    // A completed read of nil is a read of the empty list, as in Elle.
+    let normalized: Option<Vec<Txn>> = txns
+        .iter()
+        .any(|t| t.mops.iter().any(|m| matches!(m, Mop::ReadRegister { .. })))
+        .then(|| txns.iter().map(empty_list_reads).collect());
+    let txns = normalized.as_deref().unwrap_or(txns);
     let analysis = Analysis::new(txns, &mut found);
     if let Some(analysis) = analysis {
+        let order = txn_graph::order_for(&options.models, &options.anomalies);
         // The non-cyclic checks and the graph only read the analysis: build them side by side.
         let (non_cyclic, graph) = std::thread::scope(|scope| {
             let checks = scope.spawn(|| {
@@ -82,30 +98,39 @@ pub fn check_txns(txns: &[Txn], options: &Options) -> Verdict {
                 analysis.non_cyclic(&mut found);
                 found
             });
-            let graph = analysis.graph();
+            let graph = analysis.graph(order, &mut found);
             (
                 checks.join().expect("the non-cyclic checks panicked"),
                 graph,
             )
         });
         found.merge(non_cyclic);
-        if txns.iter().all(|t| t.kind != OpType::Ok) {
-            found.add(
-                "empty-transaction-graph",
-                kw_map([("ok-count", Edn::Int(0))]),
-            );
-        }
         let deadline = Instant::now() + options.cycle_search_timeout;
         txn_graph::search_cycles(
             txns,
             &graph,
-            &options.models,
+            order,
+            cycles::LIST_APPEND,
             deadline,
             &analysis,
             &mut found,
         );
     }
-    Verdict::judge(options.models.clone(), found.0)
+    Verdict::judge(options.models.clone(), &options.anomalies, found.0)
+}
+
+/// `txn` with its completed reads of nil written as reads of the empty list.
+fn empty_list_reads(txn: &Txn) -> Txn {
+    let mut txn = txn.clone();
+    for mop in &mut txn.mops {
+        if let Mop::ReadRegister { key, value: None } = *mop {
+            *mop = Mop::Read {
+                key,
+                value: Some(Vec::new()),
+            };
+        }
+    }
+    txn
 }
 
 /// Who appended a value: the transaction and the micro-op's position in it.
@@ -117,11 +142,20 @@ struct Writer {
     last: bool,
 }
 
+/// What Elle infers from a list-append history: who appended what, and each key's version
+/// order, from which every dependency follows.
 struct Analysis<'a> {
     txns: &'a [Txn],
     writers: FxHashMap<(i64, i64), Writer>,
-    /// Per key, the longest committed read: (txn, mop) whose list is the version order.
-    longest: FxHashMap<i64, (usize, usize)>,
+    /// Per key, the longest committed read as read (duplicates and all): every other read
+    /// must be a prefix of it.
+    longest: FxHashMap<i64, &'a [i64]>,
+    /// Per key, the version order: the distinct elements of the longest read, or the only
+    /// element ever appended when a key has a single append and no longer read.
+    orders: FxHashMap<i64, Cow<'a, [i64]>>,
+    /// Per key, the transactions (not failed) whose appends no read observed: each came after
+    /// the last element of the version order (Elle's `previously-appended-element`).
+    unobserved: FxHashMap<i64, Vec<usize>>,
 }
 
 fn read_list(mop: &Mop) -> Option<&[i64]> {
@@ -138,11 +172,24 @@ fn first_duplicate(list: &[i64]) -> Option<i64> {
     list.iter().find(|v| !seen.insert(**v)).copied()
 }
 
+/// The completed reads of a transaction that counts as having happened (ok): (position, key,
+/// list). Elle takes every read, internal ones included.
+fn reads(txn: &Txn) -> impl Iterator<Item = (usize, i64, &[i64])> {
+    txn.mops
+        .iter()
+        .enumerate()
+        .filter(|_| txn.kind == OpType::Ok)
+        .filter_map(|(i, m)| read_list(m).map(|l| (i, m.key(), l)))
+}
+
 impl<'a> Analysis<'a> {
     /// Indexes writers and version orders; `None` if appended values are not unique per key,
     /// which the analysis depends on.
     fn new(txns: &'a [Txn], found: &mut Findings) -> Option<Self> {
         let mut writers: FxHashMap<(i64, i64), Writer> = FxHashMap::default();
+        // Per key, the one value appended to it (by a transaction that did not fail), or None
+        // once there are several.
+        let mut single: FxHashMap<i64, Option<i64>> = FxHashMap::default();
         let mut duplicated = false;
         for txn in txns {
             for (i, mop) in txn.mops.iter().enumerate() {
@@ -156,6 +203,12 @@ impl<'a> Analysis<'a> {
                         mop: i,
                         last: !appends_later,
                     };
+                    if txn.kind != OpType::Fail {
+                        single
+                            .entry(key)
+                            .and_modify(|s| *s = None)
+                            .or_insert(Some(value));
+                    }
                     if let Some(previous) = writers.insert((key, value), writer) {
                         duplicated = true;
                         found.add(
@@ -176,57 +229,61 @@ impl<'a> Analysis<'a> {
         if duplicated {
             return None;
         }
-        // The version order of a key is its longest committed read. A read with a duplicate
-        // element (itself an anomaly) cannot be an order: where the longest has one, the
-        // longest read without one is used (a rare second pass).
-        let longest_read = |clean_only: &FxHashSet<i64>| {
-            let mut longest: FxHashMap<i64, (usize, usize)> = FxHashMap::default();
-            for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
-                for (i, mop) in txn.mops.iter().enumerate() {
-                    let Some(list) = read_list(mop) else { continue };
-                    if clean_only.contains(&mop.key()) && first_duplicate(list).is_some() {
-                        continue;
-                    }
-                    let entry = longest.entry(mop.key()).or_insert((txn.id, i));
-                    let current = read_list(&txns[entry.0].mops[entry.1]).map_or(0, <[i64]>::len);
-                    if list.len() > current {
-                        *entry = (txn.id, i);
-                    }
+        let mut longest: FxHashMap<i64, &'a [i64]> = FxHashMap::default();
+        for txn in txns {
+            for (_, key, list) in reads(txn) {
+                let entry = longest.entry(key).or_insert(list);
+                if list.len() > entry.len() {
+                    *entry = list;
                 }
             }
-            longest
-        };
-        let mut longest = longest_read(&FxHashSet::default());
-        let unclean: FxHashSet<i64> = longest
+        }
+        let mut orders: FxHashMap<i64, Cow<'a, [i64]>> = longest
             .iter()
-            .filter(|(_, (t, m))| {
-                read_list(&txns[*t].mops[*m])
-                    .and_then(first_duplicate)
-                    .is_some()
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        if !unclean.is_empty() {
-            let clean = longest_read(&unclean);
-            for key in unclean {
-                match clean.get(&key) {
-                    Some(&read) => longest.insert(key, read),
-                    None => longest.remove(&key),
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(&key, &list)| {
+                let order = if first_duplicate(list).is_some() {
+                    let mut seen = FxHashSet::default();
+                    Cow::Owned(list.iter().copied().filter(|v| seen.insert(*v)).collect())
+                } else {
+                    Cow::Borrowed(list)
                 };
+                (key, order)
+            })
+            .collect();
+        for (key, value) in single {
+            if let Some(value) = value {
+                orders.insert(key, Cow::Owned(vec![value]));
+            }
+        }
+        let mut unobserved: FxHashMap<i64, Vec<usize>> = FxHashMap::default();
+        let mut observed: FxHashSet<(i64, i64)> = FxHashSet::default();
+        for (&key, order) in &orders {
+            observed.extend(order.iter().map(|&v| (key, v)));
+        }
+        for txn in txns.iter().filter(|t| t.kind != OpType::Fail) {
+            for mop in &txn.mops {
+                if let Mop::Append { key, value } = *mop
+                    && !observed.contains(&(key, value))
+                {
+                    let list = unobserved.entry(key).or_default();
+                    if list.last() != Some(&txn.id) {
+                        list.push(txn.id);
+                    }
+                }
             }
         }
         Some(Analysis {
             txns,
             writers,
             longest,
+            orders,
+            unobserved,
         })
     }
 
     fn version_order(&self, key: i64) -> &[i64] {
-        self.longest
-            .get(&key)
-            .and_then(|&(t, m)| read_list(&self.txns[t].mops[m]))
-            .unwrap_or(&[])
+        self.orders.get(&key).map_or(&[], |o| o)
     }
 
     fn writer(&self, key: i64, value: i64) -> Option<Writer> {
@@ -240,9 +297,37 @@ impl<'a> Analysis<'a> {
             .map(|w| w.txn)
     }
 
+    /// The version a read observed, as Elle identifies it: the position in the version order
+    /// of its last element (`Some(None)` for the initial, empty state), or `None` when that
+    /// element is not in the order.
+    fn version_of(&self, key: i64, list: &[i64]) -> Option<Option<usize>> {
+        let Some(&last) = list.last() else {
+            return Some(None);
+        };
+        let order = self.version_order(key);
+        if order.len() >= list.len() && order[list.len() - 1] == last {
+            return Some(Some(list.len() - 1));
+        }
+        order.iter().position(|&v| v == last).map(Some)
+    }
+
+    /// The transactions that appended right after a version of `key` (`None`: the initial
+    /// state): the next element's writer, and every unobserved append after the last version.
+    fn next_writers(&self, key: i64, version: Option<usize>) -> impl Iterator<Item = usize> + '_ {
+        let order = self.version_order(key);
+        let next = version.map_or(0, |p| p + 1);
+        let successor = order.get(next).and_then(|&v| self.committed_writer(key, v));
+        let after_last = (next == order.len())
+            .then(|| self.unobserved.get(&key))
+            .flatten()
+            .into_iter()
+            .flatten()
+            .copied();
+        successor.into_iter().chain(after_last)
+    }
+
     fn non_cyclic(&self, found: &mut Findings) {
         let mut incompatible: BTreeSet<i64> = BTreeSet::new();
-        let mut lost: FxHashMap<(i64, usize, Option<i64>), Vec<usize>> = FxHashMap::default();
         for txn in self.txns.iter().filter(|t| t.kind == OpType::Ok) {
             self.internal(txn, found);
             for (i, mop) in txn.mops.iter().enumerate() {
@@ -253,12 +338,10 @@ impl<'a> Analysis<'a> {
                     entries.extend(extra);
                     kw_map(entries)
                 };
-                // A prefix of the (duplicate-free) version order has no duplicates.
-                let order = self.version_order(key);
-                let in_order = order.starts_with(list);
-                if !in_order && let Some(dup) = first_duplicate(list) {
+                if let Some(dup) = first_duplicate(list) {
                     found.add("duplicate-elements", case(vec![("element", Edn::Int(dup))]));
                 }
+                let longest = self.longest.get(&key).copied().unwrap_or(&[]);
                 for (pos, &v) in list.iter().enumerate() {
                     match self.writer(key, v) {
                         None => found.add("garbage-read", case(vec![("element", Edn::Int(v))])),
@@ -283,66 +366,98 @@ impl<'a> Analysis<'a> {
                         Some(_) => {}
                     }
                 }
-                if !in_order && incompatible.insert(key) {
+                if !longest.starts_with(list) && incompatible.insert(key) {
                     found.add(
                         "incompatible-order",
                         kw_map([
                             ("key", Edn::Int(key)),
-                            ("values", Edn::Vector(vec![ints(list), ints(order)])),
+                            ("values", Edn::Vector(vec![ints(list), ints(longest)])),
                         ]),
                     );
                 }
             }
-            for (i, key, list) in txn.external_list_reads() {
-                let writes_later = txn.mops[i + 1..]
-                    .iter()
-                    .any(|m| matches!(m, Mop::Append { key: k, .. } if *k == key));
-                if writes_later {
-                    lost.entry((key, list.len(), list.last().copied()))
-                        .or_default()
-                        .push(txn.id);
-                }
-            }
         }
-        let mut lost: Vec<_> = lost.into_iter().filter(|(_, t)| t.len() > 1).collect();
-        lost.sort_unstable_by_key(|((k, n, _), _)| (*k, *n));
-        for ((key, _, last), txns) in lost {
-            found.add(
-                "lost-update",
-                kw_map([
-                    ("key", Edn::Int(key)),
-                    ("value", last.map_or(Edn::Vector(vec![]), |v| ints(&[v]))),
-                    (
-                        "txns",
-                        Edn::Vector(txns.iter().map(|&t| self.txns[t].to_edn()).collect()),
-                    ),
-                ]),
-            );
-        }
+        self.lost_updates(found);
+        self.dirty_updates(found);
+    }
+
+    /// Dirty update: in a key's order of appends, a committed append after a failed one. As in
+    /// Elle, the order here is the longest read's even where a single committed append would
+    /// give the graph its order.
+    fn dirty_updates(&self, found: &mut Findings) {
         let mut keys: Vec<&i64> = self.longest.keys().collect();
         keys.sort_unstable();
         for &key in keys {
-            let order = self.version_order(key);
+            let mut seen = FxHashSet::default();
+            let order: Vec<i64> = self.longest[&key]
+                .iter()
+                .copied()
+                .filter(|v| seen.insert(*v))
+                .collect();
             let failed_at = order.iter().position(|&v| {
                 self.writer(key, v)
                     .is_some_and(|w| self.txns[w.txn].kind == OpType::Fail)
             });
             if let Some(pos) = failed_at
-                && let Some(later) = order[pos + 1..]
-                    .iter()
-                    .find_map(|&v| self.committed_writer(key, v))
+                && let Some(later) = order[pos + 1..].iter().find_map(|&v| {
+                    self.writer(key, v)
+                        .filter(|w| self.txns[w.txn].kind == OpType::Ok)
+                        .map(|w| w.txn)
+                })
             {
                 let failed = self.writer(key, order[pos]).expect("checked above").txn;
                 found.add(
                     "dirty-update",
                     kw_map([
                         ("key", Edn::Int(key)),
-                        ("values", ints(order)),
+                        ("values", ints(&order)),
                         ("failed", self.txns[failed].to_edn()),
                         ("later", self.txns[later].to_edn()),
                     ]),
                 );
             }
+        }
+    }
+
+    /// Elle's lost update: two committed transactions that read the same version of a key
+    /// (each its first read of the key) and then both appended to it.
+    fn lost_updates(&self, found: &mut Findings) {
+        let mut by_read: FxHashMap<(i64, &[i64]), Vec<usize>> = FxHashMap::default();
+        for txn in self.txns.iter().filter(|t| t.kind == OpType::Ok) {
+            let mut first_reads: Vec<(i64, &[i64])> = Vec::new();
+            let mut written: Vec<i64> = Vec::new();
+            for mop in &txn.mops {
+                match mop {
+                    Mop::Read {
+                        key,
+                        value: Some(list),
+                    } if !first_reads.iter().any(|(k, _)| k == key) => {
+                        first_reads.push((*key, list));
+                    }
+                    Mop::Append { key, .. } if !written.contains(key) => {
+                        if let Some(&(_, list)) = first_reads.iter().find(|(k, _)| k == key) {
+                            written.push(*key);
+                            by_read.entry((*key, list)).or_default().push(txn.id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut lost: Vec<_> = by_read.into_iter().filter(|(_, t)| t.len() > 1).collect();
+        lost.sort_unstable_by_key(|((k, list), _)| (*k, list.len()));
+        for ((key, list), txns) in lost {
+            found.add(
+                "lost-update",
+                kw_map([
+                    ("key", Edn::Int(key)),
+                    ("value", ints(list)),
+                    (
+                        "txns",
+                        Edn::Vector(txns.iter().map(|&t| self.txns[t].to_edn()).collect()),
+                    ),
+                ]),
+            );
         }
     }
 
@@ -396,11 +511,13 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    fn graph(&self) -> Graph {
+    /// The dependency graph, as Elle infers it: ww between successive versions (and from the
+    /// last version to every unobserved append), wr from the writer of a read's last element,
+    /// rw from every reader of a version to whoever appended right after it; plus `order`.
+    fn graph(&self, order: Rels, found: &mut Findings) -> Graph {
         let mut builder = GraphBuilder::default();
-        for &key in self.longest.keys() {
-            let order = self.version_order(key);
-            for pair in order.windows(2) {
+        for (&key, versions) in &self.orders {
+            for pair in versions.windows(2) {
                 if let (Some(a), Some(b)) = (
                     self.committed_writer(key, pair[0]),
                     self.committed_writer(key, pair[1]),
@@ -408,24 +525,28 @@ impl<'a> Analysis<'a> {
                     builder.add(a, b, Rels::WW);
                 }
             }
+            if let Some(last) = versions.last().and_then(|&v| self.committed_writer(key, v)) {
+                for &later in self.unobserved.get(&key).into_iter().flatten() {
+                    builder.add(last, later, Rels::WW);
+                }
+            }
         }
         for txn in self.txns.iter().filter(|t| t.kind == OpType::Ok) {
-            for (_, key, list) in txn.external_list_reads() {
+            for (_, key, list) in reads(txn) {
                 if let Some(&last) = list.last()
                     && let Some(w) = self.committed_writer(key, last)
                 {
                     builder.add(w, txn.id, Rels::WR);
                 }
-                let order = self.version_order(key);
-                if list.len() < order.len()
-                    && order.starts_with(list)
-                    && let Some(w) = self.committed_writer(key, order[list.len()])
-                {
-                    builder.add(txn.id, w, Rels::RW);
+                if let Some(version) = self.version_of(key, list) {
+                    for next in self.next_writers(key, version) {
+                        builder.add(txn.id, next, Rels::RW);
+                    }
                 }
             }
         }
-        txn_graph::build(self.txns, builder)
+        txn_graph::report_if_empty(self.txns, &builder, order, found);
+        txn_graph::build(self.txns, builder, order)
     }
 }
 
@@ -447,6 +568,22 @@ impl Evidence for Analysis<'_> {
                 ("value'", value2),
             ])
         };
+        // The first of b's appends to `key` that follows version `version` of it.
+        let next_append = |key: i64, version: Option<usize>| -> Option<i64> {
+            let order = self.version_order(key);
+            let next = version.map_or(0, |p| p + 1);
+            if let Some(&v) = order.get(next) {
+                return (self.committed_writer(key, v) == Some(b)).then_some(v);
+            }
+            tb.mops.iter().find_map(|m| match *m {
+                Mop::Append { key: k, value }
+                    if k == key && self.unobserved.get(&key).is_some_and(|u| u.contains(&b)) =>
+                {
+                    (!order.contains(&value)).then_some(value)
+                }
+                _ => None,
+            })
+        };
         match rel {
             Rels::WW => {
                 for mop in &ta.mops {
@@ -455,8 +592,7 @@ impl Evidence for Analysis<'_> {
                     };
                     let order = self.version_order(key);
                     if let Some(pos) = order.iter().position(|&v| v == value)
-                        && let Some(&next) = order.get(pos + 1)
-                        && self.committed_writer(key, next) == Some(b)
+                        && let Some(next) = next_append(key, Some(pos))
                     {
                         return Some((
                             step(key, Edn::Int(value), Edn::Int(next)),
@@ -466,7 +602,7 @@ impl Evidence for Analysis<'_> {
                 }
             }
             Rels::WR => {
-                for (_, key, list) in tb.external_list_reads() {
+                for (_, key, list) in reads(tb) {
                     if let Some(&last) = list.last()
                         && self.committed_writer(key, last) == Some(a)
                     {
@@ -478,13 +614,10 @@ impl Evidence for Analysis<'_> {
                 }
             }
             Rels::RW => {
-                for (_, key, list) in ta.external_list_reads() {
-                    let order = self.version_order(key);
-                    if list.len() < order.len()
-                        && order.starts_with(list)
-                        && self.committed_writer(key, order[list.len()]) == Some(b)
+                for (_, key, list) in reads(ta) {
+                    if let Some(version) = self.version_of(key, list)
+                        && let Some(next) = next_append(key, version)
                     {
-                        let next = order[list.len()];
                         return Some((
                             step(key, ints(list), Edn::Int(next)),
                             format!(

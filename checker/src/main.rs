@@ -32,6 +32,10 @@ struct Args {
     /// Comma-separated consistency models the history must satisfy.
     #[arg(long, value_delimiter = ',', default_value = "strict-serializable")]
     consistency_models: Vec<String>,
+    /// Comma-separated anomalies that fail the check whatever the models (Elle's
+    /// `:anomalies`), e.g. `garbage-read`, which the models do not cover.
+    #[arg(long, value_delimiter = ',')]
+    anomalies: Vec<String>,
     /// Print JSON instead of EDN.
     #[arg(long)]
     json: bool,
@@ -73,6 +77,13 @@ fn run(args: Args) -> anyhow::Result<u8> {
             ),
         }
     }
+    let mut anomalies = Vec::new();
+    for name in &args.anomalies {
+        match models::known_anomaly(name) {
+            Some(a) => anomalies.push(a),
+            None => bail!("unknown anomaly {name:?}"),
+        }
+    }
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let ops = history::read_history(BufReader::new(file))
@@ -83,6 +94,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             ops,
             &list_append::Options {
                 models,
+                anomalies,
                 cycle_search_timeout,
             },
         ),
@@ -90,6 +102,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             ops,
             &rw_register::Options {
                 models,
+                anomalies,
                 cycle_search_timeout,
                 wfr_keys: args.wfr_keys,
                 sequential_keys: args.sequential_keys,

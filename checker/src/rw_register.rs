@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::cycles;
 use crate::edn::{Edn, kw, kw_map};
 use crate::graph::{GraphBuilder, Rels};
 use crate::history::{Mop, Op, OpType, Txn, pair_txns};
@@ -22,6 +23,9 @@ use crate::verdict::{Findings, Verdict};
 pub struct Options {
     /// The consistency models the history must satisfy.
     pub models: Vec<&'static str>,
+    /// Anomalies that are failures whatever the models (Elle's `:anomalies`), such as
+    /// `garbage-read`, which Elle does not look for.
+    pub anomalies: Vec<&'static str>,
     /// Total time allowed for cycle search.
     pub cycle_search_timeout: Duration,
     /// Assume that within a transaction a write follows its read: `r k v1` then `w k v2` gives
@@ -37,6 +41,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             models: vec!["strict-serializable"],
+            anomalies: Vec::new(),
             cycle_search_timeout: Duration::from_secs(10),
             wfr_keys: false,
             sequential_keys: false,
@@ -67,7 +72,7 @@ fn check_paired(txns: Result<Vec<Txn>, String>, options: &Options) -> Verdict {
             kw_map([("message", Edn::Str(message))]),
         ),
     }
-    Verdict::judge(options.models.clone(), found.0)
+    Verdict::judge(options.models.clone(), &options.anomalies, found.0)
 }
 
 /// A transaction's external reads (the first access to a key, when it is a read) and external
@@ -175,25 +180,33 @@ fn analyse(txns: &[Txn], options: &Options, found: &mut Findings) {
     analysis.non_cyclic(found);
     analysis.infer_versions(options);
     analysis.cyclic_versions(found);
-    if txns.iter().all(|t| t.kind != OpType::Ok) {
-        found.add(
-            "empty-transaction-graph",
-            kw_map([("ok-count", Edn::Int(0))]),
-        );
-    }
     let mut builder = GraphBuilder::default();
     analysis.data_edges(&mut builder);
-    let graph = txn_graph::build(txns, builder);
+    let order = txn_graph::order_for(&options.models, &options.anomalies);
+    txn_graph::report_if_empty(txns, &builder, order, found);
+    let graph = txn_graph::build(txns, builder, order);
     let deadline = Instant::now() + options.cycle_search_timeout;
-    txn_graph::search_cycles(txns, &graph, &options.models, deadline, &analysis, found);
+    txn_graph::search_cycles(
+        txns,
+        &graph,
+        order,
+        cycles::RW_REGISTER,
+        deadline,
+        &analysis,
+        found,
+    );
 }
 
 impl Analysis<'_> {
-    fn committed_writer(&self, key: i64, value: i64) -> Option<usize> {
+    /// The writer of a value, if it is a committed (ok) transaction's external (last) write of
+    /// the key: as Elle's `ext-index`, dependencies relate only those. An indeterminate write is
+    /// in the version order but never at either end of a dependency, and reading an
+    /// intermediate write is G1b, not a dependency.
+    fn ok_writer(&self, key: i64, value: i64) -> Option<usize> {
         self.writers
             .get(&(key, value))
+            .filter(|&&(t, last)| last && self.txns[t].kind == OpType::Ok)
             .map(|&(t, _)| t)
-            .filter(|&t| self.txns[t].kind != OpType::Fail)
     }
 
     /// internal, G1a, G1b, garbage reads, lost updates.
@@ -385,7 +398,7 @@ impl Analysis<'_> {
             for &(key, value) in &self.external[txn.id].reads {
                 readers.entry((key, value)).or_default().push(txn.id);
                 if let Some(v) = value
-                    && let Some(w) = self.committed_writer(key, v)
+                    && let Some(w) = self.ok_writer(key, v)
                 {
                     builder.add(w, txn.id, Rels::WR);
                 }
@@ -393,10 +406,10 @@ impl Analysis<'_> {
         }
         for (&key, edges) in &self.versions {
             for &(from, to) in edges {
-                let Some(to_writer) = to.and_then(|v| self.committed_writer(key, v)) else {
+                let Some(to_writer) = to.and_then(|v| self.ok_writer(key, v)) else {
                     continue;
                 };
-                if let Some(from_writer) = from.and_then(|v| self.committed_writer(key, v)) {
+                if let Some(from_writer) = from.and_then(|v| self.ok_writer(key, v)) {
                     builder.add(from_writer, to_writer, Rels::WW);
                 }
                 for &reader in readers.get(&(key, from)).map_or(&[][..], Vec::as_slice) {

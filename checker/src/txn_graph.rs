@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use crate::cycles::{Cycle, SPECS, Search, Searcher};
+use crate::cycles::{self, Cycle, Priority, SPECS, Search, Searcher};
 use crate::edn::{Edn, kw, kw_map};
 use crate::graph::{Graph, GraphBuilder, Rels};
 use crate::history::{OpType, Txn};
@@ -36,21 +36,76 @@ pub trait Evidence {
     ) -> Option<(Edn, String)>;
 }
 
-/// Adds process-order edges and the real-time event chain to `builder`, and builds the graph.
-/// Nodes `0..txns.len()` are transactions; the rest are chain events.
-pub fn build(txns: &[Txn], mut builder: GraphBuilder) -> Graph {
-    let mut last_of_process: FxHashMap<i64, usize> = FxHashMap::default();
-    let mut events: Vec<(usize, usize, bool)> = Vec::with_capacity(txns.len() * 2);
-    for txn in txns.iter().filter(|t| t.kind != OpType::Fail) {
-        if let Some(prev) = last_of_process.insert(txn.process, txn.id) {
-            builder.add(prev, txn.id, Rels::PROCESS);
+/// Which order a check adds to the data dependencies, as Elle's `additional-graphs` chooses:
+/// real-time order when the models (or the `extra` anomalies asked for) forbid a real-time anomaly (it subsumes process order),
+/// else process order when they forbid a process anomaly, else none.
+pub fn order_for(models: &[&'static str], extra: &[&'static str]) -> Rels {
+    let forbidden = models::prohibited(models, extra);
+    let forbids = |order: Rels| {
+        SPECS
+            .iter()
+            .any(|s| s.order() == order && forbidden.contains(s.name))
+    };
+    if forbids(Rels::REALTIME) {
+        Rels::REALTIME
+    } else if forbids(Rels::PROCESS) {
+        Rels::PROCESS
+    } else {
+        Rels(0)
+    }
+}
+
+/// Elle's `:empty-transaction-graph`: no dependency at all between transactions, neither a
+/// data dependency (none in `builder`) nor one of `order`, so the history says nothing about
+/// isolation. Real-time order reaches failed transactions too, as in Elle.
+pub fn report_if_empty(txns: &[Txn], builder: &GraphBuilder, order: Rels, found: &mut Findings) {
+    let ordered = match order {
+        Rels::PROCESS => {
+            let mut seen = rustc_hash::FxHashSet::default();
+            txns.iter()
+                .filter(|t| t.kind == OpType::Ok)
+                .any(|t| !seen.insert(t.process))
         }
-        events.push((txn.invoke_index, txn.id, false));
-        if let (OpType::Ok, Some(done)) = (txn.kind, txn.complete_index) {
-            events.push((done, txn.id, true));
+        Rels::REALTIME => {
+            let last_invocation = txns
+                .iter()
+                .filter(|t| t.complete_index != Some(t.invoke_index))
+                .map(|t| t.invoke_index)
+                .max();
+            txns.iter().any(|t| {
+                t.kind == OpType::Ok
+                    && t.complete_index
+                        .zip(last_invocation)
+                        .is_some_and(|(c, i)| c < i)
+            })
+        }
+        _ => false,
+    };
+    if builder.is_empty() && !ordered {
+        found.add(
+            "empty-transaction-graph",
+            kw_map([("transactions", Edn::Int(txns.len() as i64))]),
+        );
+    }
+}
+
+/// Adds `order` (see [`order_for`]) to `builder`, and builds the graph. Process order relates
+/// each process's committed transactions; real-time order is a chain of events, so nodes
+/// `0..txns.len()` are transactions and the rest are events. A completion with no invocation of
+/// its own follows nothing in real time, as in Elle.
+pub fn build(txns: &[Txn], mut builder: GraphBuilder, order: Rels) -> Graph {
+    if order == Rels::PROCESS {
+        let mut last_of_process: FxHashMap<i64, usize> = FxHashMap::default();
+        for txn in txns.iter().filter(|t| t.kind == OpType::Ok) {
+            if let Some(prev) = last_of_process.insert(txn.process, txn.id) {
+                builder.add(prev, txn.id, Rels::PROCESS);
+            }
         }
     }
-    events.sort_unstable();
+    if order != Rels::REALTIME {
+        return builder.build(txns.len());
+    }
+    let events = realtime_events(txns, txns.iter().map(|t| t.id));
     let base = txns.len();
     for (i, &(_, id, completion)) in events.iter().enumerate() {
         let event = base + i;
@@ -66,6 +121,30 @@ pub fn build(txns: &[Txn], mut builder: GraphBuilder) -> Graph {
     builder.build(base + events.len())
 }
 
+/// The real-time events of `members`, in history order: each invocation (but of failed
+/// transactions, and of completions that had none) and each ok completion, as
+/// `(index, transaction, is_completion)`.
+fn realtime_events(
+    txns: &[Txn],
+    members: impl Iterator<Item = usize>,
+) -> Vec<(usize, usize, bool)> {
+    let mut events: Vec<(usize, usize, bool)> = Vec::new();
+    for m in members {
+        let txn = &txns[m];
+        if txn.kind == OpType::Fail {
+            continue;
+        }
+        if txn.complete_index != Some(txn.invoke_index) {
+            events.push((txn.invoke_index, m, false));
+        }
+        if let (OpType::Ok, Some(done)) = (txn.kind, txn.complete_index) {
+            events.push((done, m, true));
+        }
+    }
+    events.sort_unstable();
+    events
+}
+
 /// Explicit real-time edges among `members` (a transitive reduction): each invocation follows
 /// the completed members no other completed member followed.
 fn realtime_among(
@@ -74,18 +153,9 @@ fn realtime_among(
     builder: &mut GraphBuilder,
     local: &FxHashMap<usize, usize>,
 ) {
-    let mut events: Vec<(usize, usize, bool)> = Vec::with_capacity(members.len() * 2);
-    for &m in members {
-        let txn = &txns[m];
-        events.push((txn.invoke_index, m, false));
-        if let (OpType::Ok, Some(done)) = (txn.kind, txn.complete_index) {
-            events.push((done, m, true));
-        }
-    }
-    events.sort_unstable();
     let mut frontier: Vec<usize> = Vec::new();
     let mut predecessors: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
-    for (_, id, completion) in events {
+    for (_, id, completion) in realtime_events(txns, members.iter().copied()) {
         if completion {
             let preds = predecessors.remove(&id).unwrap_or_default();
             frontier.retain(|f| !preds.contains(f));
@@ -101,7 +171,12 @@ fn realtime_among(
 
 /// The subgraph among a component's transactions, with explicit real-time edges; returns it
 /// and the global id of each local node.
-fn component_graph(txns: &[Txn], graph: &Graph, component: &[usize]) -> (Graph, Vec<usize>) {
+fn component_graph(
+    txns: &[Txn],
+    graph: &Graph,
+    component: &[usize],
+    order: Rels,
+) -> (Graph, Vec<usize>) {
     let members: Vec<usize> = component
         .iter()
         .copied()
@@ -119,65 +194,195 @@ fn component_graph(txns: &[Txn], graph: &Graph, component: &[usize]) -> (Graph, 
             }
         }
     }
-    realtime_among(txns, &members, &mut builder, &local);
+    if order == Rels::REALTIME {
+        realtime_among(txns, &members, &mut builder, &local);
+    }
     (builder.build(members.len()), members)
 }
 
-/// Finds the cycles the `models` forbid, one of each kind per strongly connected component,
-/// explained with `evidence`; reports `:cycle-search-timeout` if `deadline` passes first.
+/// Finds cycles in each strongly connected component as Elle does. First, for each model, whether
+/// its dependency subgraph is cyclic within the component (`<model>-cycle-exists`, the weakest
+/// such models only); the shapes no remaining model forbids cannot be there. Then every other
+/// shape the graph's `order` allows, most severe first, each edge taken as `priority` explains
+/// it, skipping shapes implied by those already found, one cycle of each, explained with
+/// `evidence`. A `cycle-exists` case stays only where no cycle found rules its model out. When
+/// `deadline` passes, reports `:cycle-search-timeout` with what was found so far.
 pub fn search_cycles(
     txns: &[Txn],
     graph: &Graph,
-    models: &[&'static str],
+    order: Rels,
+    priority: Priority,
     deadline: Instant,
     evidence: &dyn Evidence,
     found: &mut Findings,
 ) {
-    let forbidden = models::anomalies_prohibited_by(models);
     let specs: Vec<_> = SPECS
         .iter()
-        .filter(|s| forbidden.contains(s.name))
+        .filter(|s| s.order() == Rels(0) || s.order() == order)
         .collect();
     let mask = specs.iter().fold(Rels(0), |m, s| m.or(s.mask()));
     let n = txns.len();
     let keep = |node: usize| node >= n || txns[node].kind != OpType::Fail;
     for component in graph.sccs(mask, keep) {
-        let (sub, members) = component_graph(txns, graph, &component);
+        let (merged, members) = component_graph(txns, graph, &component, order);
         if members.len() < 2 {
             continue;
         }
+        let sub = explained_graph(&merged, priority);
+        let exists = cycle_exists(&merged, &members, txns, order);
+        let ruled_out: BTreeSet<&'static str> = exists
+            .iter()
+            .flat_map(|(_, model, _)| models::at_least_as_strong(model))
+            .collect();
+        let possible: Vec<&'static str> = models::CYCLE_EXISTS
+            .iter()
+            .map(|(_, model, _, _)| *model)
+            .filter(|m| !ruled_out.contains(m))
+            .collect();
+        let mut skip = models::anomalies_prohibited_by(&possible);
         let all: Vec<usize> = (0..members.len()).collect();
         let mut searcher = Searcher::new(&sub);
-        let mut kinds: BTreeSet<String> = BTreeSet::new();
+        let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
+        let mut timed_out = None;
         for spec in &specs {
+            if skip.contains(spec.name) {
+                continue;
+            }
             match searcher.find(&all, spec, deadline) {
                 Search::Found(mut cycle) => {
+                    if cycle.classify() != spec.name {
+                        continue;
+                    }
                     for node in &mut cycle.nodes {
                         *node = members[*node];
                     }
-                    let kind = cycle.classify();
-                    if kinds.insert(kind.clone()) {
-                        found.add(&kind, explain(txns, &cycle, &kind, evidence));
-                    }
+                    kinds.insert(spec.name);
+                    skip.extend(models::implied_anomalies([spec.name]));
+                    found.add(spec.name, explain(txns, &cycle, spec.name, evidence));
                 }
                 Search::None => {}
                 Search::TimedOut => {
-                    found.add(
-                        "cycle-search-timeout",
-                        kw_map([
-                            ("anomaly-spec-type", kw(spec.name)),
-                            ("scc-size", Edn::Int(members.len() as i64)),
-                            (
-                                "does-not-contain",
-                                Edn::Vector(kinds.iter().map(|k| kw(k)).collect()),
-                            ),
-                        ]),
-                    );
-                    return;
+                    timed_out = Some(spec.name);
+                    break;
+                }
+            }
+        }
+        let proven = models::impossible_models(kinds.iter().copied());
+        for (name, model, case) in exists {
+            if !proven.contains(model) {
+                found.add(name, case);
+            }
+        }
+        if let Some(spec) = timed_out {
+            found.add(
+                "cycle-search-timeout",
+                kw_map([
+                    ("anomaly-spec-type", kw(spec)),
+                    ("scc-size", Edn::Int(members.len() as i64)),
+                    (
+                        "does-not-contain",
+                        Edn::Vector(kinds.iter().map(|k| kw(k)).collect()),
+                    ),
+                ]),
+            );
+            return;
+        }
+    }
+}
+
+/// `merged` with each edge carrying only the relation that explains it by `priority`.
+fn explained_graph(merged: &Graph, priority: Priority) -> Graph {
+    let mut explained = GraphBuilder::default();
+    for a in 0..merged.len() {
+        for (b, rels) in merged.out(a) {
+            explained.add(a, b, cycles::explained(rels, priority));
+        }
+    }
+    explained.build(merged.len())
+}
+
+/// Elle's `cycle-exists` cases for one component: for each model in turn whose subgraph is
+/// cyclic there, the smallest strongly connected set of it, as `(anomaly, model, case)`. An edge
+/// belongs to a subgraph when it has any of its relations; the snapshot isolation subgraphs are
+/// Elle's sequential extensions, which add a step through an anti-dependency. Once a model is
+/// ruled out, so is every stronger one, and only the weakest are given.
+fn cycle_exists(
+    merged: &Graph,
+    members: &[usize],
+    txns: &[Txn],
+    order: Rels,
+) -> Vec<(&'static str, &'static str, Edn)> {
+    let orders = Rels(Rels::PROCESS.0 | Rels::REALTIME.0);
+    let mut ruled_out: BTreeSet<&'static str> = BTreeSet::new();
+    let mut cases = Vec::new();
+    for &(name, model, rels, extended) in models::CYCLE_EXISTS {
+        if ruled_out.contains(model) || (rels.intersects(orders) && !rels.intersects(order)) {
+            continue;
+        }
+        let smallest = if extended {
+            smallest_extension_scc(merged, rels)
+        } else {
+            merged
+                .sccs(rels, |_| true)
+                .into_iter()
+                .filter(|c| c.len() > 1)
+                .min_by_key(Vec::len)
+        };
+        let Some(scc) = smallest else { continue };
+        ruled_out.extend(models::at_least_as_strong(model));
+        let indices: BTreeSet<i64> = scc
+            .iter()
+            .map(|&l| {
+                let t = &txns[members[l]];
+                t.complete_index.unwrap_or(t.invoke_index) as i64
+            })
+            .collect();
+        cases.push((
+            name,
+            model,
+            kw_map([
+                ("type", kw(name)),
+                ("not", kw(model)),
+                ("scc-size", Edn::Int(scc.len() as i64)),
+                ("scc", Edn::Set(indices.into_iter().map(Edn::Int).collect())),
+            ]),
+        ));
+    }
+    cases
+}
+
+/// The smallest cyclic strongly connected set of `rels` extended by one anti-dependency step:
+/// the edges of `rels`, and `a -> c` wherever `a -> b` is one of them and `b -> c` is an
+/// anti-dependency (Elle's `sequential-extension`). A node that returns to itself so is a
+/// cycle of one.
+fn smallest_extension_scc(merged: &Graph, rels: Rels) -> Option<Vec<usize>> {
+    let mut builder = GraphBuilder::default();
+    let mut self_loop = None;
+    for a in 0..merged.len() {
+        for (b, r) in merged.out(a) {
+            if !r.intersects(rels) {
+                continue;
+            }
+            builder.add(a, b, Rels::WW);
+            for (c, r2) in merged.out(b) {
+                if r2.intersects(Rels::RW) {
+                    if c == a {
+                        self_loop.get_or_insert(a);
+                    }
+                    builder.add(a, c, Rels::WW);
                 }
             }
         }
     }
+    if let Some(node) = self_loop {
+        return Some(vec![node]);
+    }
+    builder
+        .build(merged.len())
+        .sccs(Rels::WW, |_| true)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .min_by_key(Vec::len)
 }
 
 /// Explains a cycle as Elle does: the transactions, each step with its evidence, and the

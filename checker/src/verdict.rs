@@ -79,25 +79,43 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Judges `anomalies` against `models`: invalid if any is forbidden by them, unknown if the
-    /// only findings say the analysis could not decide, valid otherwise.
-    pub fn judge(models: Vec<&'static str>, anomalies: BTreeMap<String, Vec<Edn>>) -> Verdict {
-        let forbidden = models::anomalies_prohibited_by(&models);
-        let valid = if anomalies.keys().any(|a| forbidden.contains(a.as_str())) {
+    /// Judges `anomalies` against `models` as Elle's `result-map` does: only the anomalies the
+    /// models forbid, and those that say the analysis could not decide, are reported; invalid
+    /// if any is forbidden, unknown if only undecided ones remain, valid (with nothing
+    /// reported) otherwise. `:not` and `:also-not` come from everything found.
+    /// `extra` anomalies are failures too, whatever the models (Elle's `:anomalies`).
+    pub fn judge(
+        models: Vec<&'static str>,
+        extra: &[&'static str],
+        anomalies: BTreeMap<String, Vec<Edn>>,
+    ) -> Verdict {
+        let forbidden = models::prohibited(&models, extra);
+        let undecided = |a: &str| models::UNKNOWN_ANOMALIES.contains(&a);
+        let reportable: BTreeMap<String, Vec<Edn>> = anomalies
+            .iter()
+            .filter(|(a, _)| forbidden.contains(a.as_str()) || undecided(a))
+            .map(|(a, cases)| (a.clone(), cases.clone()))
+            .collect();
+        let reportable = models::without_redundant_cycle_exists(reportable);
+        if reportable.is_empty() {
+            return Verdict {
+                valid: Validity::Valid,
+                models,
+                anomalies: reportable,
+                not: BTreeSet::new(),
+                also_not: BTreeSet::new(),
+            };
+        }
+        let valid = if reportable.keys().any(|a| forbidden.contains(a.as_str())) {
             Validity::Invalid
-        } else if anomalies
-            .keys()
-            .any(|a| models::UNKNOWN_ANOMALIES.contains(&a.as_str()))
-        {
-            Validity::Unknown
         } else {
-            Validity::Valid
+            Validity::Unknown
         };
         let (not, also_not) = models::boundary(anomalies.keys().map(String::as_str));
         Verdict {
             valid,
             models,
-            anomalies,
+            anomalies: reportable,
             not,
             also_not,
         }
@@ -164,19 +182,24 @@ mod tests {
     #[test]
     fn judges_against_the_requested_models() {
         let found = BTreeMap::from([("G-single-realtime".to_owned(), vec![Edn::Nil])]);
-        let strict = Verdict::judge(vec!["strict-serializable"], found.clone());
+        let strict = Verdict::judge(vec!["strict-serializable"], &[], found.clone());
         assert_eq!(strict.valid, Validity::Invalid);
-        let serializable = Verdict::judge(vec!["serializable"], found);
+        assert!(strict.not.contains("strong-snapshot-isolation"));
+        assert!(strict.also_not.contains("strict-serializable"));
+        // As Elle: what the models allow is not reported at all.
+        let serializable = Verdict::judge(vec!["serializable"], &[], found.clone());
         assert_eq!(serializable.valid, Validity::Valid);
-        assert!(serializable.not.contains("strong-snapshot-isolation"));
-        assert!(serializable.also_not.contains("strict-serializable"));
+        assert!(serializable.anomalies.is_empty() && serializable.not.is_empty());
+        // Unless it is asked for.
+        let asked = Verdict::judge(vec!["serializable"], &["G-single-realtime"], found);
+        assert_eq!(asked.valid, Validity::Invalid);
     }
 
     #[test]
     fn a_timeout_alone_is_unknown() {
         let found = BTreeMap::from([("cycle-search-timeout".to_owned(), vec![])]);
         assert_eq!(
-            Verdict::judge(vec!["serializable"], found).valid,
+            Verdict::judge(vec!["serializable"], &[], found).valid,
             Validity::Unknown
         );
         let both = BTreeMap::from([
@@ -184,14 +207,14 @@ mod tests {
             ("G0".to_owned(), vec![]),
         ]);
         assert_eq!(
-            Verdict::judge(vec!["serializable"], both).valid,
+            Verdict::judge(vec!["serializable"], &[], both).valid,
             Validity::Invalid
         );
     }
 
     #[test]
     fn renders_like_elle() {
-        let v = Verdict::judge(vec!["serializable"], BTreeMap::new());
+        let v = Verdict::judge(vec!["serializable"], &[], BTreeMap::new());
         assert_eq!(
             v.to_edn().to_string(),
             "{:valid? true, :models [:serializable], :not #{}, :also-not #{}}"

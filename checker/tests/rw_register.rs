@@ -110,8 +110,8 @@ fn g_single_from_the_initial_state() {
         (1, "ok", "[[:w 1 1] [:w 2 1]]"),
     ]);
     let v = run(&ops, SERIALIZABLE, |_| {});
-    assert_eq!(types(&v), ["G-single"]);
-    let text = v.anomalies["G-single"][0]
+    assert_eq!(types(&v), ["G-single-item"]);
+    let text = v.anomalies["G-single-item"][0]
         .get("explanation")
         .unwrap()
         .to_string();
@@ -169,7 +169,7 @@ fn linearizable_keys_use_real_time() {
         (2, "ok", "[[:r 1 1]]"),
     ]);
     let v = run(&ops, STRICT, |_| {});
-    assert_eq!(types(&v), ["G-single-realtime"]);
+    assert_eq!(types(&v), ["G-single-item-realtime"]);
     assert_eq!(run(&ops, SERIALIZABLE, |_| {}).valid, Validity::Valid);
     let v = run(&ops, STRICT, |o| o.linearizable_keys = true);
     assert_eq!(v.valid, Validity::Invalid);

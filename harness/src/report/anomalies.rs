@@ -28,10 +28,10 @@ fn meaning(kind: &str) -> &'static str {
             "Intermediate read: a transaction read a value its writer later overwrote in the same transaction."
         }
         "G1c" => "Circular information flow: a cycle of write-write and write-read dependencies.",
-        "G-single" => {
+        "G-single-item" => {
             "Read skew: a cycle with exactly one anti-dependency (a read that missed a write)."
         }
-        "G-nonadjacent" => "A cycle whose anti-dependencies are never adjacent.",
+        "G-nonadjacent-item" => "A cycle whose anti-dependencies are never adjacent.",
         "G2-item" => {
             "A cycle with several anti-dependencies: no serial order explains what was read."
         }
@@ -77,6 +77,12 @@ fn meaning(kind: &str) -> &'static str {
         }
         "missing-final-read" => {
             "A participant's final read did not complete, so convergence could not be decided for it."
+        }
+        kind if kind.ends_with("-cycle-exists") => {
+            "The dependencies that this model forbids to form a cycle form one among these transactions (their indices are listed), though the search named no cycle of a specific kind."
+        }
+        "empty-transaction-graph" => {
+            "No dependency relates any two transactions: the history says nothing about isolation."
         }
         "stall" => "A wait for quiescence (empty upload queue, downloads settled) ran out.",
         "duplicate-writes" | "duplicate-appends" => {
@@ -268,7 +274,7 @@ mod tests {
                 Edn::Str("T1 < T2 < T1: a contradiction!".into()),
             ),
         ]);
-        let text = explain("workload", "G-single-realtime", &cycle);
+        let text = explain("workload", "G-single-item-realtime", &cycle);
         assert!(
             text.contains("Read skew") && text.contains("a contradiction!"),
             "{text}"
