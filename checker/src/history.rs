@@ -234,35 +234,48 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
             });
         }
         drop(result_tx);
-        let (mut seq, mut line_no, mut first_line) = (0, 0, 1);
-        let mut chunk = Vec::with_capacity(CHUNK + (64 << 10));
+        let (mut seq, mut first_line) = (0, 1);
+        let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK + (64 << 10));
         let mut failure = None;
+        // Reads whole blocks and cuts each batch after its last line that ends before an op
+        // starts, so that an op written over several lines stays in one batch.
+        let mut scanned = 0;
         loop {
-            let start = chunk.len();
-            match reader.read_until(b'\n', &mut chunk) {
-                Ok(0) => break,
-                Ok(_) => {
-                    line_no += 1;
-                    // A batch ends only where an op starts, so that an op written over
-                    // several lines stays in one batch.
-                    if start >= CHUNK && starts_op(&chunk[start..]) {
-                        let mut next = Vec::with_capacity(CHUNK + (64 << 10));
-                        next.extend_from_slice(&chunk[start..]);
-                        chunk.truncate(start);
-                        let full = std::mem::replace(&mut chunk, next);
-                        let _ = chunk_tx.send((seq, first_line, full));
-                        seq += 1;
-                        first_line = line_no;
-                    }
-                }
+            let len = chunk.len();
+            chunk.resize(len + (1 << 20), 0);
+            let read = match reader.read(&mut chunk[len..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
                 Err(e) => {
+                    chunk.truncate(len);
+                    let line = first_line + chunk.iter().filter(|&&b| b == b'\n').count();
                     failure = Some(HistoryError {
-                        line: line_no + 1,
+                        line,
                         message: format!("cannot read: {e}"),
                     });
                     break;
                 }
+            };
+            chunk.truncate(len + read);
+            if read == 0 && len == chunk.len() {
+                break;
             }
+            if chunk.len() < CHUNK {
+                continue;
+            }
+            let Some(cut) = last_op_start(&chunk[scanned..]).map(|c| c + scanned) else {
+                scanned = chunk.len().saturating_sub(1);
+                continue;
+            };
+            let mut next = Vec::with_capacity(CHUNK + (64 << 10));
+            next.extend_from_slice(&chunk[cut..]);
+            chunk.truncate(cut);
+            let full = std::mem::replace(&mut chunk, next);
+            let lines = full.iter().filter(|&&b| b == b'\n').count();
+            let _ = chunk_tx.send((seq, first_line, full));
+            seq += 1;
+            first_line += lines;
+            scanned = 0;
         }
         if !chunk.is_empty() {
             let _ = chunk_tx.send((seq, first_line, chunk));
@@ -276,9 +289,13 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
         }
         (results, failure)
     });
-    let mut ops = Vec::new();
+    let chunks = chunks
+        .into_iter()
+        .map(|chunk| chunk.expect("every chunk is parsed"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ops = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
     for chunk in chunks {
-        ops.extend(chunk.expect("every chunk is parsed")?);
+        ops.extend(chunk);
     }
     if let Some(failure) = failure {
         return Err(failure);
@@ -289,6 +306,18 @@ pub fn read_history(mut reader: impl BufRead) -> Result<Vec<Op>, HistoryError> {
         }
     }
     Ok(ops)
+}
+
+/// Where the last op of `bytes` begins at the start of a line after the first, if one does.
+fn last_op_start(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(newline) = bytes[..end].iter().rposition(|&b| b == b'\n') {
+        if starts_op(&bytes[newline + 1..]) {
+            return Some(newline + 1);
+        }
+        end = newline;
+    }
+    None
 }
 
 /// Whether a line begins an op at its first column: `{`, a tag `#...`, or `[{` opening an

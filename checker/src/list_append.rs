@@ -140,6 +140,8 @@ struct Writer {
     mop: usize,
     /// Whether this is the transaction's last append to the key.
     last: bool,
+    /// Whether the value is in its key's version order (some read observed it).
+    observed: bool,
 }
 
 /// What Elle infers from a list-append history: who appended what, and each key's version
@@ -150,6 +152,8 @@ struct Analysis<'a> {
     /// Per key, the longest committed read as read (duplicates and all): every other read
     /// must be a prefix of it.
     longest: FxHashMap<i64, &'a [i64]>,
+    /// The keys whose longest read has a duplicate element.
+    duplicated: FxHashSet<i64>,
     /// Per key, the version order: the distinct elements of the longest read, or the only
     /// element ever appended when a key has a single append and no longer read.
     orders: FxHashMap<i64, Cow<'a, [i64]>>,
@@ -186,7 +190,13 @@ impl<'a> Analysis<'a> {
     /// Indexes writers and version orders; `None` if appended values are not unique per key,
     /// which the analysis depends on.
     fn new(txns: &'a [Txn], found: &mut Findings) -> Option<Self> {
-        let mut writers: FxHashMap<(i64, i64), Writer> = FxHashMap::default();
+        let appends = txns
+            .iter()
+            .flat_map(|t| &t.mops)
+            .filter(|m| matches!(m, Mop::Append { .. }))
+            .count();
+        let mut writers: FxHashMap<(i64, i64), Writer> =
+            FxHashMap::with_capacity_and_hasher(appends, Default::default());
         // Per key, the one value appended to it (by a transaction that did not fail), or None
         // once there are several.
         let mut single: FxHashMap<i64, Option<i64>> = FxHashMap::default();
@@ -202,6 +212,7 @@ impl<'a> Analysis<'a> {
                         txn: txn.id,
                         mop: i,
                         last: !appends_later,
+                        observed: false,
                     };
                     if txn.kind != OpType::Fail {
                         single
@@ -256,15 +267,18 @@ impl<'a> Analysis<'a> {
                 orders.insert(key, Cow::Owned(vec![value]));
             }
         }
-        let mut unobserved: FxHashMap<i64, Vec<usize>> = FxHashMap::default();
-        let mut observed: FxHashSet<(i64, i64)> = FxHashSet::default();
         for (&key, order) in &orders {
-            observed.extend(order.iter().map(|&v| (key, v)));
+            for &v in order.iter() {
+                if let Some(w) = writers.get_mut(&(key, v)) {
+                    w.observed = true;
+                }
+            }
         }
+        let mut unobserved: FxHashMap<i64, Vec<usize>> = FxHashMap::default();
         for txn in txns.iter().filter(|t| t.kind != OpType::Fail) {
             for mop in &txn.mops {
                 if let Mop::Append { key, value } = *mop
-                    && !observed.contains(&(key, value))
+                    && !writers[&(key, value)].observed
                 {
                     let list = unobserved.entry(key).or_default();
                     if list.last() != Some(&txn.id) {
@@ -273,10 +287,16 @@ impl<'a> Analysis<'a> {
                 }
             }
         }
+        let duplicated: FxHashSet<i64> = longest
+            .iter()
+            .filter(|(_, list)| first_duplicate(list).is_some())
+            .map(|(k, _)| *k)
+            .collect();
         Some(Analysis {
             txns,
             writers,
             longest,
+            duplicated,
             orders,
             unobserved,
         })
@@ -338,10 +358,15 @@ impl<'a> Analysis<'a> {
                     entries.extend(extra);
                     kw_map(entries)
                 };
-                if let Some(dup) = first_duplicate(list) {
+                let longest = self.longest.get(&key).copied().unwrap_or(&[]);
+                let prefix = longest.starts_with(list);
+                // A prefix of a duplicate-free read has no duplicates: the common case costs
+                // no set.
+                if (!prefix || self.duplicated.contains(&key))
+                    && let Some(dup) = first_duplicate(list)
+                {
                     found.add("duplicate-elements", case(vec![("element", Edn::Int(dup))]));
                 }
-                let longest = self.longest.get(&key).copied().unwrap_or(&[]);
                 for (pos, &v) in list.iter().enumerate() {
                     match self.writer(key, v) {
                         None => found.add("garbage-read", case(vec![("element", Edn::Int(v))])),
@@ -366,7 +391,7 @@ impl<'a> Analysis<'a> {
                         Some(_) => {}
                     }
                 }
-                if !longest.starts_with(list) && incompatible.insert(key) {
+                if !prefix && incompatible.insert(key) {
                     found.add(
                         "incompatible-order",
                         kw_map([

@@ -33,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/db-api/status", get(status))
         .route("/db-api/upload-queue-count", get(upload_queue_count))
         .route("/db-api/crud", get(crud))
+        .route("/db-api/contents", get(contents))
         .route("/db-api/connect", post(connect))
         .route("/db-api/disconnect", post(disconnect))
         .route(
@@ -192,6 +193,13 @@ async fn upload_queue_count(State(app): State<Arc<App>>) -> Reply {
 async fn crud(State(app): State<Arc<App>>) -> Reply {
     match sdk(&app, "/db-api/crud") {
         Ok(sdk) => reply(sdk.crud().await, internal),
+        Err(reply) => reply,
+    }
+}
+
+async fn contents(State(app): State<Arc<App>>) -> Reply {
+    match sdk(&app, "/db-api/contents") {
+        Ok(sdk) => reply(sdk.contents().await, internal),
         Err(reply) => reply,
     }
 }

@@ -208,6 +208,27 @@ impl SdkBackend {
         Ok(Value::Array(rows))
     }
 
+    /// The keys the node's synced tables hold, with their values as stored:
+    /// `{"lists": {"k": "v"}, "registers": {"k": v}}`. A run starts only when both are empty.
+    pub async fn contents(&self) -> anyhow::Result<Value> {
+        let reader = self.db.reader().await?;
+        let mut lists = serde_json::Map::new();
+        let mut stmt = reader.prepare(&format!("SELECT k, v FROM {TABLE} ORDER BY k"))?;
+        for row in stmt.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })? {
+            let (k, v) = row?;
+            lists.insert(k.to_string(), Value::String(v));
+        }
+        let mut registers = serde_json::Map::new();
+        let mut stmt = reader.prepare(&format!("SELECT k, v FROM {REGISTERS} ORDER BY k"))?;
+        for row in stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))? {
+            let (k, v) = row?;
+            registers.insert(k.to_string(), Value::from(v));
+        }
+        Ok(json!({ "lists": lists, "registers": registers }))
+    }
+
     /// The SDK's sync status.
     pub fn status(&self) -> Value {
         let s = self.db.status();

@@ -19,6 +19,7 @@ use clap::ValueEnum;
 use serde_json::{Value, json};
 
 use crate::log::Log;
+use crate::perf::Perf;
 use crate::report::{self, lag, lag::Topology};
 use crate::store;
 use crate::workload::{TxnModel, Workload};
@@ -104,6 +105,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// Seconds of workload.
     pub time_limit: f64,
+    /// Transactions per second asked for.
+    pub rate: f64,
 }
 
 /// Checks a run's history, writes `results.edn` and `results.json` in `dir`, logs a summary,
@@ -194,8 +197,10 @@ pub fn check(
     if let Some(lag) = &lag {
         results.push(("replication-lag", lag.to_edn()));
     }
+    let perf = Perf::measure(&txns, ops, plan.rate, plan.time_limit, plan.concurrency);
     results.insert(0, ("valid?", valid.to_edn()));
     results.push(("stats", stats(ops)));
+    results.push(("perf", perf.to_edn()));
     results.push(("interrupted?", Edn::Bool(interrupted)));
     let results = kw_map(results);
     std::fs::write(dir.join("results.edn"), results.to_pretty_string() + "\n")?;
@@ -210,6 +215,7 @@ pub fn check(
     );
     let named: Vec<(&str, &Verdict)> = verdicts.iter().map(|(n, v)| (*n, v)).collect();
     report::render(dir, &title, ops, &txns, lag.as_ref(), &named, log);
+    log.info(perf.summary(lag.as_ref(), &verdicts, &dir.display().to_string()));
     log.info(summary(&verdicts, valid, dir));
     Ok(valid)
 }
@@ -268,6 +274,7 @@ pub fn analyze(options: &AnalyzeOptions) -> anyhow::Result<Validity> {
             .as_u64()
             .map_or(nodes.len() + postgres_nodes.len(), |c| c as usize),
         time_limit: test["time-limit"].as_f64().unwrap_or(f64::MAX),
+        rate: test["rate"].as_f64().unwrap_or(0.0),
         postgres_nodes,
         list_append: workload.checks(txn).list_append
             || (txn == TxnModel::ListAppend

@@ -11,10 +11,12 @@ mod nemesis;
 mod netns;
 mod nodes;
 mod options;
+mod perf;
 mod postgres;
 mod progress;
 mod recorder;
 mod report;
+mod repro;
 mod runner;
 mod serve;
 mod store;
@@ -45,6 +47,8 @@ enum Command {
     Serve(serve::ServeOptions),
     /// Benchmarks the endpoint's backends against a bare rusqlite loop.
     BenchEndpoint(bench::BenchOptions),
+    /// Reproduces a PowerSync bug this suite found (exit 1 present, 0 absent, 2 cannot tell).
+    Repro(repro::ReproOptions),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,15 @@ fn main() -> ExitCode {
             analysis::analyze(&options).map(|valid| valid.exit_code() as u8)
         }
         Command::Serve(options) => serve::serve(&options).map(|()| 0),
+        Command::Repro(options) => options
+            .endpoint_bin
+            .clone()
+            .map_or_else(|| sibling("endpoint"), Ok)
+            .and_then(|bin| repro::run(&options, &bin))
+            .map(|outcome| match outcome {
+                repro::Outcome::Present => 1,
+                repro::Outcome::Absent => 0,
+            }),
         Command::BenchEndpoint(options) => options
             .endpoint_bin
             .clone()

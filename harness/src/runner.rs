@@ -67,6 +67,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     let clients = options.nodes.len();
     if workload.synced() {
         catch_up(&nodes[..clients], options, &log)?;
+        ensure_clean(&nodes[..clients], options, &log)?;
     }
 
     let nodes: Vec<Mutex<Node>> = nodes.into_iter().map(Mutex::new).collect();
@@ -222,6 +223,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         postgres_nodes: options.postgres_nodes.clone(),
         concurrency,
         time_limit: options.time_limit,
+        rate: options.rate,
     };
     analysis::check(&plan, &dir, &ops, &finale, interrupt::interrupted(), &log)
 }
@@ -307,6 +309,61 @@ fn catch_up(clients: &[Node], options: &TestOptions, log: &Log) -> anyhow::Resul
         ));
     }
     Ok(())
+}
+
+/// After the reset and every client's first checkpoint, every client and PostgreSQL must hold
+/// nothing: anything else was left by an earlier run, and the run would judge that instead of
+/// the system. Stops the run before the workload (exit 2) naming the node and the keys.
+fn ensure_clean(clients: &[Node], options: &TestOptions, log: &Log) -> anyhow::Result<()> {
+    let url = options.sync.postgres_url.as_deref().unwrap_or_default();
+    let (lists, registers) = postgres::keys(url)?;
+    let mut holdings = vec![(
+        "PostgreSQL".to_owned(),
+        lists.iter().map(i64::to_string).collect(),
+        registers.iter().map(i64::to_string).collect(),
+    )];
+    for node in clients {
+        let contents = Client::new(&node.address, Duration::from_secs(30))
+            .get_json("/db-api/contents")
+            .with_context(|| format!("reading what {} holds", node.name))?;
+        let keys = |table: &str| -> Vec<String> {
+            contents[table]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        holdings.push((node.name.clone(), keys("lists"), keys("registers")));
+    }
+    match leftovers(&holdings) {
+        None => {
+            log.info("every client and PostgreSQL start empty");
+            Ok(())
+        }
+        Some(message) => {
+            log.info(&message);
+            anyhow::bail!(message)
+        }
+    }
+}
+
+/// What participants hold at the start, as `(name, list keys, register keys)`, said as an
+/// error when any holds something.
+fn leftovers(holdings: &[(String, Vec<String>, Vec<String>)]) -> Option<String> {
+    let dirty: Vec<String> = holdings
+        .iter()
+        .filter(|(_, lists, registers)| !lists.is_empty() || !registers.is_empty())
+        .map(|(name, lists, registers)| {
+            format!("{name} holds lists {lists:?} and registers {registers:?}")
+        })
+        .collect();
+    (!dirty.is_empty()).then(|| {
+        format!(
+            "the run does not start clean after every client's first checkpoint: {}. These \
+             are an earlier run's data (the service served a checkpoint from before the \
+             reset); no verdict on the system is given",
+            dirty.join("; ")
+        )
+    })
 }
 
 struct Worker<'a> {
@@ -503,4 +560,25 @@ fn final_phase(
         finale.finals.push(("postgres".to_owned(), state));
     }
     Ok(finale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_with_leftovers_names_who_holds_what() {
+        let clean = vec![
+            ("PostgreSQL".to_owned(), vec![], vec![]),
+            ("n1".to_owned(), vec![], vec![]),
+        ];
+        assert_eq!(leftovers(&clean), None);
+        let dirty = vec![
+            ("PostgreSQL".to_owned(), vec![], vec![]),
+            ("n1".to_owned(), vec!["3".to_owned()], vec![]),
+        ];
+        let message = leftovers(&dirty).unwrap();
+        assert!(message.contains("n1 holds lists [\"3\"]"), "{message}");
+        assert!(!message.contains("PostgreSQL holds"), "{message}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use xshell::{Shell, cmd};
 
-use crate::project;
+use crate::{prereqs, project};
 
 /// What to benchmark.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -27,6 +27,7 @@ pub struct Args {
 
 /// Builds and runs the benchmark.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
+    prereqs::ensure(sh, &["build"])?;
     let flags = &args.flags;
     match args.target {
         Target::Endpoint => {

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use xshell::{Shell, cmd};
 
-use crate::project;
+use crate::{prereqs, project};
 
 /// Builds the library and returns its path.
 pub fn run(sh: &Shell) -> anyhow::Result<PathBuf> {
+    prereqs::ensure(sh, &["build"])?;
     cmd!(sh, "cargo build -p powersync-loadable --profile loadable").run()?;
     let target = project::root().join("target");
     let built = target.join("loadable/libpowersync_loadable.so");

@@ -7,9 +7,12 @@ mod check;
 mod ci;
 mod inspect;
 mod pg;
+mod prereqs;
 mod project;
+mod repro;
 mod serve;
 mod service;
+mod synced;
 mod test;
 mod test_all;
 mod test_env;
@@ -58,6 +61,8 @@ enum Task {
     Serve(serve::Args),
     /// Benchmarks, printed as figures and ratios.
     Bench(bench::Args),
+    /// Reproduces a PowerSync bug this suite found (exit 1 present, 0 absent, 2 cannot tell).
+    Repro(repro::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Task::Service { action } => service::run(&sh, *action),
         Task::Serve(args) => serve::run(&sh, args),
         Task::Bench(args) => bench::run(&sh, args),
+        Task::Repro(args) => repro::run(&sh, args),
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -110,16 +110,7 @@ pub fn run(sh: &Shell, action: Action) -> anyhow::Result<u8> {
             Ok(0)
         }
         Action::Down => {
-            if server.running(sh) {
-                let data = server.data();
-                server
-                    .tool(sh, "pg_ctl")
-                    .args(["stop", "-m", "fast", "-w", "-D"])
-                    .arg(&data)
-                    .run()?;
-            } else {
-                eprintln!("pg: not running");
-            }
+            down(sh)?;
             Ok(0)
         }
         Action::Status => {
@@ -245,6 +236,53 @@ fn up(sh: &Shell, server: &Server, env: &TestEnv) -> anyhow::Result<()> {
         );
     }
     eprintln!("pg: up on 127.0.0.1:{port} (data in {})", data.display());
+    Ok(())
+}
+
+/// Stops the server (fast shutdown), if it runs.
+pub fn down(sh: &Shell) -> anyhow::Result<()> {
+    let server = Server::find(sh)?;
+    if server.running(sh) {
+        let data = server.data();
+        server
+            .tool(sh, "pg_ctl")
+            .args(["stop", "-m", "fast", "-w", "-D"])
+            .arg(&data)
+            .run()?;
+    } else {
+        eprintln!("pg: not running");
+    }
+    Ok(())
+}
+
+/// Whether the suite's server runs.
+pub fn is_running(sh: &Shell) -> bool {
+    Server::find(sh).is_ok_and(|server| server.running(sh))
+}
+
+/// Drops the service's bucket storage and replication slots and empties the synced tables
+/// (`powersync/reset.sql`), while no service runs: the next service starts from nothing.
+pub fn reset_sync_state(sh: &Shell) -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let port = env.get("PS_PG_PORT")?;
+    let reset = project::root().join("powersync/reset.sql");
+    let (user, db, storage_db) = (
+        env.get("PS_PG_USER")?,
+        env.get("PS_PG_DATABASE")?,
+        env.get("PS_PG_STORAGE_DATABASE")?,
+    );
+    let _password = sh.push_env("PGPASSWORD", env.get("PS_PG_SUPERUSER_PASSWORD")?);
+    let _quiet = sh.push_env("PGOPTIONS", "-c client_min_messages=warning");
+    cmd!(
+        sh,
+        "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} -U postgres -d postgres
+         -v user={user} -v db={db} -v storage_db={storage_db} -f {reset}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .context("resetting the service's storage (powersync/reset.sql)")?;
+    eprintln!("pg: bucket storage and replication slots dropped, synced tables emptied");
     Ok(())
 }
 

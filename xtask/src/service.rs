@@ -161,7 +161,8 @@ fn local_alive() -> bool {
     })
 }
 
-fn down(sh: &Shell) -> anyhow::Result<()> {
+/// Stops the service, if it runs.
+pub fn down(sh: &Shell) -> anyhow::Result<()> {
     if let Some(pid) = local_pid() {
         if local_alive() {
             // The service leads its own process group (setsid): stop all of it.

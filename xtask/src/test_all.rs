@@ -5,7 +5,7 @@
 use xshell::{Shell, cmd};
 
 use crate::test_env::TestEnv;
-use crate::{project, service, test};
+use crate::{prereqs, project, service, synced, test};
 
 /// Arguments of `xtask test-all`.
 #[derive(clap::Args)]
@@ -90,6 +90,7 @@ const SYNCED: &[(&str, &[&str], &[&str])] = &[
 
 /// Runs the matrix and prints the table.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
+    prereqs::ensure(sh, &["build", "plots"])?;
     cmd!(sh, "cargo build -p endpoint -p harness").run()?;
     let harness = project::root().join("target/debug/harness");
     let store = project::root().join("store");
@@ -130,8 +131,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
     }
     match service::Runner::find(sh) {
         Ok(_) => {
+            prereqs::ensure(sh, &["postgres"])?;
             let env = TestEnv::load()?;
-            service::up(sh, &env)?;
             let sync = test::sync_flags(&env)?;
             for txn in &args.txn {
                 for (workload, flags, faults) in SYNCED {
@@ -141,7 +142,11 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<u8> {
                         .chain(sync.iter().cloned())
                         .collect();
                     for nemesis in *faults {
-                        run_one(workload, txn, &extra, nemesis)?;
+                        // Each synced run gets a service and PostgreSQL with no past.
+                        let started = synced::set_up(sh, &env, synced::Lifecycle::default())?;
+                        let result = run_one(workload, txn, &extra, nemesis);
+                        started.finish(sh)?;
+                        result?;
                     }
                 }
             }

@@ -184,6 +184,36 @@ pub fn measure(txns: &[Txn], ops: &[Op], topology: &Topology) -> Lag {
 }
 
 impl Lag {
+    /// A line per observer for the run's summary: its lag quantiles and the writes it never
+    /// read.
+    pub fn summary_lines(&self) -> Vec<String> {
+        self.observers
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut lags: Vec<f64> = self
+                    .sightings
+                    .iter()
+                    .filter(|s| s.observer == i)
+                    .map(|s| s.lag_ms)
+                    .collect();
+                lags.sort_by(f64::total_cmp);
+                if lags.is_empty() {
+                    return format!("replication lag to {name}: no sightings");
+                }
+                format!(
+                    "replication lag to {name}: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} sightings, {} writes never read there)",
+                    quantile(&lags, 0.5),
+                    quantile(&lags, 0.95),
+                    quantile(&lags, 0.99),
+                    quantile(&lags, 1.0),
+                    lags.len(),
+                    self.unobserved[i]
+                )
+            })
+            .collect()
+    }
+
     /// Per observer: how many sightings, their lag quantiles in milliseconds, and the writes
     /// never read there.
     pub fn to_edn(&self) -> Edn {

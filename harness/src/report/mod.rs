@@ -5,7 +5,7 @@
 pub mod anomalies;
 pub mod lag;
 mod plots;
-mod series;
+pub mod series;
 pub mod timeline;
 
 use std::path::Path;
