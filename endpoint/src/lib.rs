@@ -5,6 +5,7 @@ pub mod api;
 pub mod backend;
 pub mod connector;
 pub mod postgres;
+pub mod prerequisite;
 pub mod registers;
 pub mod sdk;
 pub mod sqlite;

@@ -1,5 +1,5 @@
 //! The upload connector against a real PostgreSQL (`cargo xtask ci` starts one and sets
-//! POWERSYNC_TEST_PG_URL; run by hand without it, the tests say they were skipped): crafted CRUD
+//! POWERSYNC_TEST_PG_URL; run by hand without it, the tests say they were skipped, and fail under CI=true): crafted CRUD
 //! transactions, retries of serialization failures, never applying a transaction twice, and
 //! registers that keep the greater value.
 
@@ -12,8 +12,8 @@ use tokio_postgres::NoTls;
 fn database() -> Option<String> {
     let url = std::env::var("POWERSYNC_TEST_PG_URL").ok();
     if url.is_none() {
-        eprintln!(
-            "skipped: POWERSYNC_TEST_PG_URL is not set; `cargo xtask pg up` starts PostgreSQL and `cargo xtask ci` sets it"
+        endpoint::prerequisite::missing(
+            "PostgreSQL: POWERSYNC_TEST_PG_URL is not set; `cargo xtask pg up` starts PostgreSQL and `cargo xtask ci` sets it",
         );
     }
     url

@@ -1,6 +1,6 @@
 //! Loads the PowerSync extension built by `cargo xtask build-lib` into bundled SQLite.
 //! `cargo xtask ci` builds it and sets POWERSYNC_LIB; run by hand without it, the test says it
-//! was skipped.
+//! was skipped (and fails under CI=true).
 
 use rusqlite::Connection;
 
@@ -8,8 +8,8 @@ fn library() -> Option<std::path::PathBuf> {
     match std::env::var_os("POWERSYNC_LIB") {
         Some(path) => Some(path.into()),
         None => {
-            eprintln!(
-                "skipped: POWERSYNC_LIB is not set; run `cargo xtask build-lib` and point it at libpowersync.so"
+            endpoint::prerequisite::missing(
+                "the loadable library: POWERSYNC_LIB is not set; run `cargo xtask build-lib` and point it at libpowersync.so",
             );
             None
         }

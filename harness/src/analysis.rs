@@ -107,6 +107,9 @@ pub struct Plan {
     pub time_limit: f64,
     /// Transactions per second asked for.
     pub rate: f64,
+    /// The faults named one by one (not through `all`): each must be injected, and take effect,
+    /// for the run to count as valid; so must every fault injected.
+    pub faults: Vec<String>,
 }
 
 /// Checks a run's history, writes `results.edn` and `results.json` in `dir`, logs a summary,
@@ -198,9 +201,26 @@ pub fn check(
         results.push(("replication-lag", lag.to_edn()));
     }
     let perf = Perf::measure(&txns, ops, plan.rate, plan.time_limit, plan.concurrency);
+    // Faults that never took effect leave the run untested under them: at best unknown.
+    let ineffective = if interrupted {
+        Vec::new()
+    } else {
+        perf.ineffective(&plan.faults)
+    };
+    if !ineffective.is_empty() {
+        valid = valid.and(Validity::Unknown);
+        for why in &ineffective {
+            log.info(format!("not valid under faults: {why}"));
+        }
+        results.push((
+            "faults-without-effect",
+            Edn::Vector(ineffective.iter().cloned().map(Edn::Str).collect()),
+        ));
+    }
     results.insert(0, ("valid?", valid.to_edn()));
     results.push(("stats", stats(ops)));
     results.push(("perf", perf.to_edn()));
+    results.push(("nemesis", perf.nemesis_edn()));
     results.push(("interrupted?", Edn::Bool(interrupted)));
     let results = kw_map(results);
     std::fs::write(dir.join("results.edn"), results.to_pretty_string() + "\n")?;
@@ -275,6 +295,13 @@ pub fn analyze(options: &AnalyzeOptions) -> anyhow::Result<Validity> {
             .map_or(nodes.len() + postgres_nodes.len(), |c| c as usize),
         time_limit: test["time-limit"].as_f64().unwrap_or(f64::MAX),
         rate: test["rate"].as_f64().unwrap_or(0.0),
+        faults: test["nemesis-named"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str())
+            .map(str::to_owned)
+            .collect(),
         postgres_nodes,
         list_append: workload.checks(txn).list_append
             || (txn == TxnModel::ListAppend

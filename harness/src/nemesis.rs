@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use checker::edn::Edn;
+use checker::edn::{Edn, kw, kw_map};
 use checker::history::{OpType, OpValue, Process};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -206,12 +207,65 @@ pub struct Nemesis<'a> {
     pub rng: StdRng,
     /// The fault in progress, for the progress line.
     pub state: &'a Mutex<String>,
+    /// The faults still to inject before any repeats: each is injected once, in a random
+    /// order, before the next round, so a run long enough for N faults injects all N.
+    pub deck: Vec<Fault>,
 }
 
-/// A fault in progress.
+/// A fault in progress, with what it changed: the endpoint's process and database file before.
 struct Active {
     fault: Fault,
     node: usize,
+    pid: u32,
+    inode: Option<u64>,
+}
+
+/// Evidence that a fault operation did what it says, or why it did not (or failed).
+type Effect = anyhow::Result<String>;
+
+/// How long an effect may take to show.
+const EFFECT_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a reconnecting SDK may take to say it is connected.
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 50 ms for up to `wait`.
+fn eventually(wait: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process's state letter in /proc (`R`, `S`, `T` stopped, `Z`...), or `None` once it is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+fn inode(path: &std::path::Path) -> Option<u64> {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).ok()?).into()
+}
+
+/// The node's SDK status field `field`, if it answers.
+fn sdk_flag(address: &str, field: &str) -> Option<bool> {
+    Client::new(address, Duration::from_secs(2))
+        .get_json("/db-api/status")
+        .ok()?
+        .get(field)?
+        .as_bool()
+}
+
+fn answers(address: &str) -> bool {
+    Client::new(address, Duration::from_secs(2))
+        .get_json("/health")
+        .is_ok()
 }
 
 impl Nemesis<'_> {
@@ -248,68 +302,196 @@ impl Nemesis<'_> {
         &self,
         kind: OpType,
         f: &str,
-        node: &str,
+        value: Edn,
         error: Option<String>,
     ) -> anyhow::Result<()> {
-        let value = OpValue::Other(Edn::Vector(vec![Edn::Str(node.to_owned())]));
-        self.recorder
-            .record(Process::Named("nemesis".into()), kind, f, value, error)?;
+        self.recorder.record(
+            Process::Named("nemesis".into()),
+            kind,
+            f,
+            OpValue::Other(value),
+            error,
+        )?;
         Ok(())
     }
 
     fn start(&mut self) -> anyhow::Result<Active> {
-        let fault = self.faults[self.rng.random_range(0..self.faults.len())];
+        if self.deck.is_empty() {
+            self.deck = self.faults.clone();
+            self.deck.shuffle(&mut self.rng);
+        }
+        let fault = self.deck.pop().expect("the deck was just filled");
         let node = self.rng.random_range(0..self.nodes.len());
         let (f, _) = fault.functions();
         let mut guard = self.nodes[node].lock().expect("node lock");
         let name = guard.name.clone();
+        let (pid, address) = (guard.pid(), guard.address.clone());
+        let inode = inode(&guard.database());
         *self.state.lock().expect("state lock") = format!("{f} {name}");
-        self.record(OpType::Invoke, f, &name, None)?;
-        let result = match fault {
-            Fault::Kill => guard.kill(),
-            Fault::Pause => guard.signal(libc::SIGSTOP),
-            Fault::StopStart => guard.stop(),
-            Fault::DisconnectOrderly => {
-                let client = Client::new(&guard.address, Duration::from_secs(70));
-                client
-                    .post_json("/db-api/upload-queue-wait?timeout_ms=60000")
-                    .and_then(|_| client.post_json("/db-api/disconnect"))
-                    .map(|_| ())
+        self.record(
+            OpType::Invoke,
+            f,
+            Edn::Vector(vec![Edn::Str(name.clone())]),
+            None,
+        )?;
+        let gone = |what: &str| -> Effect {
+            if eventually(EFFECT_WAIT, || process_state(pid).is_none()) {
+                Ok(format!("{what}: pid {pid} is gone"))
+            } else {
+                anyhow::bail!("no effect: pid {pid} still runs")
             }
-            Fault::DisconnectRandom => Client::new(&guard.address, Duration::from_secs(10))
-                .post_json("/db-api/disconnect")
-                .map(|_| ()),
-            Fault::PartitionSync => self.host(node).and_then(|h| h.partition(&[self.ports.0])),
-            Fault::PartitionPostgres => self.host(node).and_then(|h| h.partition(&[self.ports.1])),
-            Fault::PartitionBoth => self
-                .host(node)
-                .and_then(|h| h.partition(&[self.ports.0, self.ports.1])),
+        };
+        let effect: Effect = match fault {
+            Fault::Kill => guard.kill().and_then(|()| gone("killed")),
+            Fault::StopStart => guard.stop().and_then(|()| gone("stopped")),
+            Fault::Pause => guard.signal(libc::SIGSTOP).and_then(|()| {
+                if eventually(EFFECT_WAIT, || process_state(pid) == Some('T')) {
+                    Ok(format!("pid {pid} is stopped (state T)"))
+                } else {
+                    anyhow::bail!(
+                        "no effect: pid {pid} is in state {:?}, not T",
+                        process_state(pid)
+                    )
+                }
+            }),
+            Fault::DisconnectOrderly | Fault::DisconnectRandom => {
+                let client = Client::new(&address, Duration::from_secs(70));
+                let ready = if fault == Fault::DisconnectOrderly {
+                    client
+                        .post_json("/db-api/upload-queue-wait?timeout_ms=60000")
+                        .map(|_| ())
+                } else {
+                    Ok(())
+                };
+                ready
+                    .and_then(|()| client.post_json("/db-api/disconnect").map(|_| ()))
+                    .and_then(|()| {
+                        let disconnected = || {
+                            sdk_flag(&address, "connected") == Some(false)
+                                && sdk_flag(&address, "connecting") == Some(false)
+                        };
+                        if eventually(EFFECT_WAIT, disconnected) {
+                            Ok("the SDK's status says disconnected".to_owned())
+                        } else {
+                            anyhow::bail!("no effect: the SDK still says connected or connecting")
+                        }
+                    })
+            }
+            Fault::PartitionSync | Fault::PartitionPostgres | Fault::PartitionBoth => {
+                let ports = self.partition_ports(fault);
+                self.host(node)
+                    .and_then(|h| h.partition(&ports).map(|()| h))
+                    .and_then(|h| {
+                        let open: Vec<u16> =
+                            ports.iter().copied().filter(|&p| h.reaches(p)).collect();
+                        if open.is_empty() {
+                            Ok(format!(
+                                "a probe from the namespace to port(s) {ports:?} fails"
+                            ))
+                        } else {
+                            anyhow::bail!(
+                                "no effect: port(s) {open:?} still reachable from the namespace"
+                            )
+                        }
+                    })
+            }
         };
         drop(guard);
-        self.completed(f, &name, result)?;
-        Ok(Active { fault, node })
+        self.completed(fault, f, &name, effect)?;
+        Ok(Active {
+            fault,
+            node,
+            pid,
+            inode,
+        })
     }
 
     fn end(&self, active: &Active) -> anyhow::Result<()> {
         let (_, f) = active.fault.functions();
         let mut guard = self.nodes[active.node].lock().expect("node lock");
         let name = guard.name.clone();
+        let address = guard.address.clone();
         self.state.lock().expect("state lock").clear();
-        self.record(OpType::Invoke, f, &name, None)?;
-        let result = match active.fault {
-            Fault::Kill | Fault::StopStart => guard.restart(),
-            Fault::Pause => guard.signal(libc::SIGCONT),
+        self.record(
+            OpType::Invoke,
+            f,
+            Edn::Vector(vec![Edn::Str(name.clone())]),
+            None,
+        )?;
+        let effect: Effect = match active.fault {
+            Fault::Kill | Fault::StopStart => guard.restart().and_then(|()| {
+                let (pid, inode) = (guard.pid(), inode(&guard.database()));
+                if pid == active.pid || process_state(active.pid).is_some() {
+                    anyhow::bail!("no effect: pid {} still runs", active.pid)
+                } else if inode != active.inode {
+                    anyhow::bail!(
+                        "the database file changed (inode {inode:?}, was {:?})",
+                        active.inode
+                    )
+                } else if !answers(&address) {
+                    anyhow::bail!("pid {pid} does not answer /health")
+                } else {
+                    Ok(format!(
+                        "pid {pid} serves /health on the same database file (inode {})",
+                        inode.unwrap_or_default()
+                    ))
+                }
+            }),
+            Fault::Pause => guard.signal(libc::SIGCONT).and_then(|()| {
+                let pid = active.pid;
+                if eventually(EFFECT_WAIT, || process_state(pid).is_some_and(|s| s != 'T'))
+                    && answers(&address)
+                {
+                    Ok(format!("pid {pid} runs and answers again"))
+                } else {
+                    anyhow::bail!("no effect: pid {pid} is in state {:?}", process_state(pid))
+                }
+            }),
             Fault::DisconnectOrderly | Fault::DisconnectRandom => {
-                Client::new(&guard.address, Duration::from_secs(10))
+                Client::new(&address, Duration::from_secs(10))
                     .post_json("/db-api/connect")
                     .map(|_| ())
+                    .and_then(|()| {
+                        if eventually(CONNECT_WAIT, || {
+                            sdk_flag(&address, "connected") == Some(true)
+                        }) {
+                            Ok("the SDK's status says connected".to_owned())
+                        } else {
+                            anyhow::bail!(
+                                "not connected again within {CONNECT_WAIT:?}: {}",
+                                Client::new(&address, Duration::from_secs(2))
+                                    .get_json("/db-api/status")
+                                    .map_or_else(|e| format!("{e:#}"), |v| v.to_string())
+                            )
+                        }
+                    })
             }
             Fault::PartitionSync | Fault::PartitionPostgres | Fault::PartitionBoth => {
-                self.host(active.node).and_then(Host::heal)
+                let ports = self.partition_ports(active.fault);
+                self.host(active.node)
+                    .and_then(|h| h.heal().map(|()| h))
+                    .and_then(|h| {
+                        if eventually(EFFECT_WAIT, || ports.iter().all(|&p| h.reaches(p))) {
+                            Ok(format!(
+                                "a probe from the namespace to port(s) {ports:?} succeeds"
+                            ))
+                        } else {
+                            anyhow::bail!("port(s) {ports:?} still unreachable after healing")
+                        }
+                    })
             }
         };
         drop(guard);
-        self.completed(f, &name, result)
+        self.completed(active.fault, f, &name, effect)
+    }
+
+    /// The ports a partition fault blocks.
+    fn partition_ports(&self, fault: Fault) -> Vec<u16> {
+        match fault {
+            Fault::PartitionSync => vec![self.ports.0],
+            Fault::PartitionPostgres => vec![self.ports.1],
+            _ => vec![self.ports.0, self.ports.1],
+        }
     }
 
     fn host(&self, node: usize) -> anyhow::Result<&Host> {
@@ -318,15 +500,24 @@ impl Nemesis<'_> {
             .ok_or_else(|| anyhow::anyhow!("node {node} runs in no network namespace"))
     }
 
-    /// Logs a fault operation's outcome and records its completion, with the error if any.
-    fn completed(&self, f: &str, name: &str, result: anyhow::Result<()>) -> anyhow::Result<()> {
-        let error = result.err().map(|e| format!("{e:#}"));
-        let failed = error
+    /// Logs a fault operation's outcome and records its completion: the node, the fault,
+    /// whether it took effect and the evidence, with the error if it did not.
+    fn completed(&self, fault: Fault, f: &str, name: &str, effect: Effect) -> anyhow::Result<()> {
+        let (effective, evidence, error) = match effect {
+            Ok(evidence) => (true, evidence, None),
+            Err(e) => (false, String::new(), Some(format!("{e:#}"))),
+        };
+        let outcome = error
             .as_deref()
-            .map(|e| format!(" failed: {e}"))
-            .unwrap_or_default();
-        self.log.info(format!("nemesis: {f} {name}{failed}"));
-        self.record(OpType::Info, f, name, error)
+            .map_or_else(|| format!(": {evidence}"), |e| format!(" failed: {e}"));
+        self.log.info(format!("nemesis: {f} {name}{outcome}"));
+        let value = kw_map([
+            ("node", Edn::Str(name.to_owned())),
+            ("fault", kw(fault.name())),
+            ("effective", Edn::Bool(effective)),
+            ("evidence", Edn::Str(evidence)),
+        ]);
+        self.record(OpType::Info, f, value, error)
     }
 }
 

@@ -138,6 +138,20 @@ impl Host {
         run(&["ip", "netns", "exec", &self.namespace, "nft", &rules])
     }
 
+    /// From inside the namespace, whether a TCP connection to this machine's end of the link at
+    /// `port` opens within 2 s: the probe that shows a partition is in place, and healed.
+    pub fn reaches(&self, port: u16) -> bool {
+        let mut command = self.exec_prefix();
+        command.extend(["timeout", "2", "bash", "-c"].map(String::from));
+        command.push(format!("exec 3<>/dev/tcp/{}/{port}", self.host_ip()));
+        Command::new(&command[0])
+            .args(&command[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Removes every partition rule.
     pub fn heal(&self) -> anyhow::Result<()> {
         run(&[
@@ -223,22 +237,10 @@ fn pipe(a: TcpStream, b: TcpStream) {
 mod tests {
     use super::*;
 
-    /// From inside the namespace, whether a TCP connection to `ip:port` opens within 2 s.
-    fn connects(host: &Host, ip: &str, port: u16) -> bool {
-        let mut command = host.exec_prefix();
-        command.extend(["timeout", "2", "bash", "-c"].map(String::from));
-        command.push(format!("exec 3<>/dev/tcp/{ip}/{port}"));
-        Command::new(&command[0])
-            .args(&command[1..])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
     #[test]
     fn a_namespace_reaches_loopback_until_partitioned() {
         if let Err(why) = check_support() {
-            eprintln!("skipped: {why}");
+            endpoint::prerequisite::missing(&format!("network namespaces: {why}"));
             return;
         }
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -249,14 +251,11 @@ mod tests {
             }
         });
         let host = Host::create("nstest", 200, &[port]).unwrap();
-        assert!(
-            connects(&host, &host.host_ip(), port),
-            "through the forwarder to loopback"
-        );
+        assert!(host.reaches(port), "through the forwarder to loopback");
         host.partition(&[port]).unwrap();
-        assert!(!connects(&host, &host.host_ip(), port), "partitioned");
+        assert!(!host.reaches(port), "partitioned");
         host.heal().unwrap();
-        assert!(connects(&host, &host.host_ip(), port), "healed");
+        assert!(host.reaches(port), "healed");
         drop(host);
         let namespaces = String::from_utf8(
             Command::new("ip")

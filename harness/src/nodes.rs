@@ -97,6 +97,16 @@ impl Node {
         Ok(())
     }
 
+    /// The process id of the node's endpoint.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The node's database file.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("data.db")
+    }
+
     /// Kills the node with SIGKILL and reaps it.
     pub fn kill(&mut self) -> anyhow::Result<()> {
         if self.child.try_wait()?.is_none() {

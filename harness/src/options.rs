@@ -315,6 +315,11 @@ impl TestOptions {
                 }
                 names
             }).unwrap_or_default(),
+            "nemesis-named": if self.nemesis.all {
+                Vec::new()
+            } else {
+                self.nemesis.faults.iter().map(|f| f.name()).collect()
+            },
             "nemesis-interval": self.nemesis_interval,
             "list-append-check": self.checks_list_append(),
         })

@@ -1,14 +1,17 @@
 //! What a run did, as a Jepsen user reads it at a glance before the verdict: operations by
 //! type, the rate achieved against the rate asked, latency quantiles, replication lag, each
-//! check's verdict and the faults injected. The same figures go in `results.edn` as `:perf`.
+//! check's verdict, and the faults injected with how many took effect (each fault's completion
+//! in the history says whether it did, and the evidence). The figures go in `results.edn` as
+//! `:perf` and `:nemesis`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use checker::edn::{Edn, kw, kw_map};
-use checker::history::{Op, OpType, Process, Txn};
+use checker::history::{Op, OpType, OpValue, Process, Txn};
 use checker::verdict::{Validity, Verdict};
 
+use crate::nemesis::Fault;
 use crate::report::lag::Lag;
 use crate::report::series::quantile;
 
@@ -21,9 +24,70 @@ pub struct Perf {
     rate_achieved: f64,
     /// p50, p95, p99 and max latency of ok transactions, in milliseconds.
     latency_ms: Option<[f64; 4]>,
-    /// Faults injected, by name: how many were started.
-    faults: BTreeMap<String, usize>,
+    /// Faults injected, by name.
+    faults: BTreeMap<String, FaultTally>,
     concurrency: usize,
+}
+
+/// What the nemesis did with one fault.
+#[derive(Debug, Default, PartialEq)]
+pub struct FaultTally {
+    /// Times it was started.
+    pub count: usize,
+    /// Times its start was shown to take effect; `None` for a history that records no evidence
+    /// (one recorded before faults proved themselves).
+    pub effective: Option<usize>,
+    /// Why a start or an end did not take effect, or failed.
+    pub errors: Vec<String>,
+}
+
+/// Tallies the nemesis's operations by fault, from their completions.
+pub fn tally_faults(ops: &[Op]) -> BTreeMap<String, FaultTally> {
+    let mut faults: BTreeMap<String, FaultTally> = BTreeMap::new();
+    let nemesis = Process::Named("nemesis".into());
+    let value = |op: &Op| match &op.value {
+        OpValue::Other(value) => Some(value.clone()),
+        OpValue::Txn(_) => None,
+    };
+    // A history from before faults proved themselves records no evidence: count starts alone.
+    let evidence = ops
+        .iter()
+        .any(|o| o.process == nemesis && value(o).is_some_and(|v| v.get("fault").is_some()));
+    for op in ops.iter().filter(|o| o.process == nemesis) {
+        let Some(value) = value(op) else { continue };
+        let starts = Fault::started_by(&op.f).is_some();
+        match op.kind {
+            OpType::Invoke if starts && !evidence => {
+                let name = Fault::started_by(&op.f).map_or("?", Fault::name);
+                faults.entry(name.to_owned()).or_default().count += 1;
+            }
+            OpType::Info => {
+                let Some(Edn::Keyword(name)) = value.get("fault") else {
+                    continue;
+                };
+                let tally = faults.entry(name.clone()).or_default();
+                let effective = value.get("effective") == Some(&Edn::Bool(true));
+                if starts {
+                    tally.count += 1;
+                    *tally.effective.get_or_insert(0) += usize::from(effective);
+                } else {
+                    tally.effective.get_or_insert(0);
+                }
+                if !effective {
+                    let node = value.get("node").map(|n| n.to_string()).unwrap_or_default();
+                    let why = op.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+                    tally.errors.push(format!(
+                        "{} {}: {}",
+                        op.f,
+                        node.trim_matches('"'),
+                        why.trim_matches('"')
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    faults
 }
 
 /// Quantiles reported, with their names.
@@ -49,12 +113,7 @@ impl Perf {
         latencies.sort_by(f64::total_cmp);
         let latency_ms =
             (!latencies.is_empty()).then(|| QUANTILES.map(|(_, q)| quantile(&latencies, q)));
-        let mut faults = BTreeMap::new();
-        for op in ops {
-            if op.kind == OpType::Invoke && op.process == Process::Named("nemesis".into()) {
-                *faults.entry(op.f.to_string()).or_default() += 1;
-            }
-        }
+        let faults = tally_faults(ops);
         let completed = ok + fail + info;
         let rate_achieved = if time_limit > 0.0 && time_limit.is_finite() {
             completed as f64 / time_limit
@@ -95,16 +154,49 @@ impl Perf {
                 ),
             ));
         }
-        entries.push((
-            "faults",
-            Edn::Map(
-                self.faults
-                    .iter()
-                    .map(|(f, n)| (kw(f), Edn::Int(*n as i64)))
-                    .collect(),
-            ),
-        ));
         kw_map(entries)
+    }
+
+    /// `:nemesis` for `results.edn`: per fault, `{:count N, :effective M, :errors [...]}`.
+    pub fn nemesis_edn(&self) -> Edn {
+        Edn::Map(
+            self.faults
+                .iter()
+                .map(|(name, t)| {
+                    let effective = t.effective.map_or(Edn::Nil, |n| Edn::Int(n as i64));
+                    let errors = Edn::Vector(t.errors.iter().cloned().map(Edn::Str).collect());
+                    (
+                        kw(name),
+                        kw_map([
+                            ("count", Edn::Int(t.count as i64)),
+                            ("effective", effective),
+                            ("errors", errors),
+                        ]),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// Why the run cannot count as valid under faults: each fault injected that never took
+    /// effect, and each of `requested` (faults named one by one) never injected.
+    pub fn ineffective(&self, requested: &[String]) -> Vec<String> {
+        let never = requested
+            .iter()
+            .filter(|name| !self.faults.contains_key(*name))
+            .map(|name| format!("{name} was asked for but never injected"));
+        let without_effect = self
+            .faults
+            .iter()
+            .filter(|(_, t)| t.effective == Some(0) && t.count > 0)
+            .map(|(name, t)| {
+                format!(
+                    "{name} was injected {} time(s) and never took effect ({})",
+                    t.count,
+                    t.errors.join("; ")
+                )
+            });
+        without_effect.chain(never).collect()
     }
 
     /// The summary printed at the end of a run, before the verdict.
@@ -144,7 +236,10 @@ impl Perf {
         } else {
             self.faults
                 .iter()
-                .map(|(f, n)| format!("{f} x{n}"))
+                .map(|(f, t)| match t.effective {
+                    Some(n) => format!("{f} x{} ({n} effective)", t.count),
+                    None => format!("{f} x{}", t.count),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -165,7 +260,7 @@ impl Perf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use checker::history::{Mop, OpValue, pair_txns};
+    use checker::history::{Mop, pair_txns};
     use checker::synth::txn_op;
 
     #[test]
@@ -188,11 +283,45 @@ mod tests {
         assert_eq!(perf.rate_achieved, 2.0);
         // Ops are a microsecond apart: the ok one took 1 µs.
         assert_eq!(perf.latency_ms.unwrap()[3], 0.001);
-        assert_eq!(perf.faults["kill"], 1);
+        // A kill recorded without evidence (an older history): counted, not judged.
+        assert_eq!(perf.faults["kill"].count, 1);
+        assert_eq!(perf.faults["kill"].effective, None);
+        assert!(perf.ineffective(&["kill".into()]).is_empty());
         let text = perf.summary(None, &[], "store/x");
         assert!(text.contains("2.0 txn/s achieved of 10.0 asked"), "{text}");
         assert!(text.contains("try --concurrency 2n"), "{text}");
         assert!(text.contains("faults: kill x1"), "{text}");
         assert!(perf.to_edn().to_string().contains(":rate-asked 10.0"));
+    }
+
+    #[test]
+    fn a_fault_that_never_took_effect_is_named() {
+        let text = "{:index 0, :time 0, :type :invoke, :process :nemesis, :f :kill, :value [\"n1\"]}
+{:index 1, :time 1, :type :info, :process :nemesis, :f :kill, :value {:node \"n1\", :fault :kill, :effective false, :evidence \"\"}, :error \"no effect: pid 7 still runs\"}
+{:index 2, :time 2, :type :invoke, :process :nemesis, :f :pause, :value [\"n1\"]}
+{:index 3, :time 3, :type :info, :process :nemesis, :f :pause, :value {:node \"n1\", :fault :pause, :effective true, :evidence \"pid 7 is stopped (state T)\"}}
+{:index 4, :time 4, :type :invoke, :process :nemesis, :f :resume, :value [\"n1\"]}
+{:index 5, :time 5, :type :info, :process :nemesis, :f :resume, :value {:node \"n1\", :fault :pause, :effective true, :evidence \"pid 7 runs\"}}";
+        let ops = checker::history::read_history(text.as_bytes()).unwrap();
+        let perf = Perf::measure(&[], &ops, 1.0, 1.0, 1);
+        assert_eq!(perf.faults["kill"].effective, Some(0));
+        assert_eq!(perf.faults["pause"].count, 1);
+        assert_eq!(perf.faults["pause"].effective, Some(1));
+        let why = perf.ineffective(&["kill".into(), "pause".into(), "stop-start".into()]);
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(
+            why[0].contains("kill was injected 1 time(s) and never took effect"),
+            "{why:?}"
+        );
+        assert!(why[0].contains("no effect: pid 7 still runs"), "{why:?}");
+        assert!(
+            why[1].contains("stop-start was asked for but never injected"),
+            "{why:?}"
+        );
+        assert!(
+            perf.nemesis_edn()
+                .to_string()
+                .contains(":kill {:count 1, :effective 0")
+        );
     }
 }

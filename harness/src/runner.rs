@@ -47,6 +47,12 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
     }
     // Partitions put each client in a network namespace of its own.
     let (faults, observe_queues) = options.nemesis().map_err(anyhow::Error::msg)?;
+    // Faults named one by one must each be injected; `all` asks for whichever apply.
+    let faults_asked = if options.nemesis.all {
+        Vec::new()
+    } else {
+        faults.clone()
+    };
     let hosts: Vec<Host> = if faults.iter().any(|f| f.partitions()) {
         let (_, postgres_port) = options.sync.ports()?;
         let hosts = options
@@ -116,6 +122,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
             recorder: &recorder,
             log: &log,
             rng: nemesis::rng(options.seed),
+            deck: Vec::new(),
             state: &fault_state,
             hosts: &hosts,
             ports: if hosts.is_empty() {
@@ -224,6 +231,7 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         concurrency,
         time_limit: options.time_limit,
         rate: options.rate,
+        faults: faults_asked.iter().map(|f| f.name().to_owned()).collect(),
     };
     analysis::check(&plan, &dir, &ops, &finale, interrupt::interrupted(), &log)
 }

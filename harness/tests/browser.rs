@@ -77,7 +77,9 @@ fn browser_renders_the_runs_table() {
             std::env::var_os("HARNESS_REQUIRE_BROWSER").is_none(),
             "HARNESS_REQUIRE_BROWSER is set but no chromium was found (apt-get install chromium)"
         );
-        eprintln!("skipped: no chromium on the PATH (Debian's package chromium provides it)");
+        endpoint::prerequisite::missing(
+            "Chromium: no chromium on the PATH (Debian's package chromium provides it)",
+        );
         return;
     };
     let store = tempfile::tempdir().unwrap();

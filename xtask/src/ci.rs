@@ -23,6 +23,10 @@ const STEPS: &[&str] = &[
     "powersync-single",
 ];
 
+/// The variable naming the file where tests append why they were skipped
+/// (`endpoint::prerequisite::SKIPPED_LOG`; xtask does not depend on the endpoint crate).
+const SKIPPED_LOG: &str = "PSJ_SKIPPED_LOG";
+
 /// How a step ended.
 enum Outcome {
     Passed,
@@ -35,6 +39,9 @@ enum Outcome {
 pub fn run(sh: &Shell) -> anyhow::Result<u8> {
     // What every step needs; the browser and partitions are installed where we can (root).
     prereqs::ensure(sh, &["build", "postgres", "plots"])?;
+    let skipped_log = project::root().join("target/ci-skipped-tests.log");
+    let _ = std::fs::remove_file(&skipped_log);
+    let _log = sh.push_env(SKIPPED_LOG, &skipped_log);
     let (mut passed, mut skipped) = (0, 0);
     let mut failed = None;
     for name in STEPS {
@@ -63,6 +70,17 @@ pub fn run(sh: &Shell) -> anyhow::Result<u8> {
         "ci: {passed} passed, {} failed, {skipped} skipped, {not_run} not run",
         usize::from(failed.is_some())
     );
+    let skipped_tests = std::fs::read_to_string(&skipped_log).unwrap_or_default();
+    let reasons: std::collections::BTreeSet<&str> = skipped_tests.lines().collect();
+    if reasons.is_empty() {
+        println!("ci: no test was skipped");
+    } else {
+        println!(
+            "ci: {} test(s) skipped for want of: {}",
+            skipped_tests.lines().count(),
+            reasons.into_iter().collect::<Vec<_>>().join("; ")
+        );
+    }
     Ok(if failed.is_some() { 1 } else { 0 })
 }
 
@@ -107,6 +125,7 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
             ];
             let rate = ["--rate", "100", "--concurrency", "4"];
             workload(sh, "sqlite3-local", &[&faults[..], &rate[..]].concat())?;
+            faults_took_effect("sqlite3-local", &["kill", "pause", "stop-start"])?;
             let observed = [
                 "--nemesis",
                 "kill,pause,stop-start,upload-queue",
@@ -114,6 +133,7 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
                 "1.5",
             ];
             workload(sh, "powersync-local", &[&observed[..], &rate[..]].concat())?;
+            faults_took_effect("powersync-local", &["kill", "pause", "stop-start"])?;
         }
         "max-write-wins" => {
             // Registers through plain SQLite and through the SDK, with crashes and pauses.
@@ -129,8 +149,10 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
                 "--concurrency",
                 "4",
             ];
-            workload(sh, "sqlite3-local", &flags)?;
-            workload(sh, "powersync-local", &flags)?;
+            for name in ["sqlite3-local", "powersync-local"] {
+                workload(sh, name, &flags)?;
+                faults_took_effect(name, &["kill", "pause"])?;
+            }
         }
         "browser" => {
             let chromium = cmd!(sh, "chromium --version")
@@ -139,6 +161,10 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
                 .ignore_stderr()
                 .run();
             if chromium.is_err() {
+                anyhow::ensure!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true, and the browser test needs Chromium (Debian's package chromium)"
+                );
                 return Ok(Outcome::Skipped(
                     "needs Chromium (Debian's package chromium; .ci/run installs it)".into(),
                 ));
@@ -201,6 +227,27 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
         other => unreachable!("unknown ci step {other}"),
     }
     Ok(Outcome::Passed)
+}
+
+/// The latest CI run of `name` must show each of `faults` in its `results.edn` (`:nemesis`) as
+/// injected and effective at least once: a fault that did nothing proves nothing.
+fn faults_took_effect(name: &str, faults: &[&str]) -> anyhow::Result<()> {
+    let results = project::root().join(format!("target/ci-store/{name}/latest/results.edn"));
+    let text = std::fs::read_to_string(&results)?;
+    for fault in faults {
+        let effective = text
+            .split_once(&format!(":{fault} {{:count "))
+            .and_then(|(_, rest)| rest.split_once(":effective ").map(|(_, e)| e))
+            .and_then(|e| e.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        anyhow::ensure!(
+            effective > 0,
+            "{name}: {fault} never took effect (see :nemesis in {})",
+            results.display()
+        );
+    }
+    Ok(())
 }
 
 /// A short real run of a workload through the endpoint; anything but valid fails the step.
