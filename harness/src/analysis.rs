@@ -11,7 +11,7 @@ use checker::causal;
 use checker::convergence::{self, FinalState};
 use checker::crud_queue;
 use checker::edn::{self, Edn, kw, kw_map};
-use checker::history::{Op, OpType, OpValue, pair_txns, read_history};
+use checker::history::{Op, OpType, OpValue, Process, pair_txns, read_history};
 use checker::list_append;
 use checker::max_register;
 use checker::verdict::{Validity, Verdict};
@@ -22,6 +22,7 @@ use crate::log::Log;
 use crate::perf::Perf;
 use crate::report::{self, lag, lag::Topology};
 use crate::store;
+use crate::stuck;
 use crate::workload::{TxnModel, Workload};
 
 /// What the final phase gathered.
@@ -176,6 +177,22 @@ pub fn check(
                 )])),
             )),
         }
+    }
+    if plan.workload.synced() {
+        let stuck: Vec<Edn> = ops
+            .iter()
+            .filter(|o| o.process == Process::Named("observer".into()) && o.f == stuck::STUCK)
+            .map(|o| match &o.value {
+                OpValue::Other(v) => v.clone(),
+                OpValue::Txn(_) => Edn::Nil,
+            })
+            .collect();
+        let found = if stuck.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([("sync-stuck".to_owned(), stuck)])
+        };
+        verdicts.push(("sync", Verdict::of_findings(found)));
     }
     for (name, verdict) in &verdicts {
         valid = valid.and(verdict.valid);

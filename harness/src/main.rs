@@ -20,6 +20,7 @@ mod repro;
 mod runner;
 mod serve;
 mod store;
+mod stuck;
 mod workload;
 
 use std::path::PathBuf;

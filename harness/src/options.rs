@@ -110,6 +110,10 @@ pub struct TestOptions {
     /// Seconds between the start and the end of a fault, and between faults (jittered).
     #[arg(long, default_value_t = 10.0)]
     pub nemesis_interval: f64,
+    /// Synced workloads: reconnect a client whose sync is stuck (unconnected for 30 s with no
+    /// fault on it) at once, record it, and go on; the stuck client is still reported.
+    #[arg(long)]
+    pub unstick: bool,
     /// Synced workloads: how to reach the service and PostgreSQL.
     #[command(flatten)]
     pub sync: SyncFlags,

@@ -28,6 +28,9 @@ pub struct ReproOptions {
     /// table before an empty last one; `TRUNCATE registers, lists` is the control.
     #[arg(long, default_value = "TRUNCATE lists, registers")]
     pub truncate: String,
+    /// sdk-restart-deadlock: how many restarts to try before calling the bug absent.
+    #[arg(long, default_value_t = 100)]
+    pub restarts: usize,
     /// Where the endpoints' databases and logs go.
     #[arg(long, default_value = "target/repro")]
     pub dir: PathBuf,
@@ -44,6 +47,8 @@ pub struct ReproOptions {
 pub enum Bug {
     /// A multi-table TRUNCATE whose last table is empty is acknowledged in an old checkpoint.
     TruncateCheckpoint,
+    /// After a restart, the Rust SDK's download loop waits on its own checkpoint seed for good.
+    SdkRestartDeadlock,
 }
 
 /// How a reproduction ended.
@@ -58,6 +63,7 @@ pub enum Outcome {
 pub fn run(options: &ReproOptions, endpoint_bin: &std::path::Path) -> anyhow::Result<Outcome> {
     match options.bug {
         Bug::TruncateCheckpoint => truncate_checkpoint(options, endpoint_bin),
+        Bug::SdkRestartDeadlock => sdk_restart_deadlock(options, endpoint_bin),
     }
 }
 
@@ -180,6 +186,159 @@ fn truncate_checkpoint(
     } else {
         say("bug absent: the fresh client read what PostgreSQL holds.");
         Ok(Outcome::Absent)
+    }
+}
+
+/// How long a restarted client may stay short of connected before it counts as stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(25);
+
+/// A synced client SIGKILLed and restarted while it and a peer write, until it stays short of
+/// connected for [`STUCK_AFTER`] (then the evidence, and the bug is present) or `--restarts`
+/// pass (absent). Writes are queued at the moment it comes back, so that its writer is busy
+/// when the SDK's checkpoint seed wants it.
+fn sdk_restart_deadlock(
+    options: &ReproOptions,
+    endpoint_bin: &std::path::Path,
+) -> anyhow::Result<Outcome> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use checker::history::Mop;
+    use rand::Rng;
+
+    let url = options
+        .sync
+        .postgres_url
+        .as_deref()
+        .context("--postgres-url is required")?;
+    let args = options.sync.endpoint_args().map_err(anyhow::Error::msg)?;
+    let run_dir = options.dir.join(format!(
+        "sdk-restart-deadlock-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    ));
+    std::fs::create_dir_all(&run_dir)?;
+    postgres::reset(url)?;
+    let peer = Node::start(
+        endpoint_bin,
+        "powersync",
+        "peer",
+        &run_dir,
+        &args,
+        &Placement::default(),
+    )?;
+    let mut subject = Node::start(
+        endpoint_bin,
+        "powersync",
+        "subject",
+        &run_dir,
+        &args,
+        &Placement::default(),
+    )?;
+    let stop = AtomicBool::new(false);
+    let next_value = std::sync::atomic::AtomicI64::new(1);
+    say(&format!(
+        "A synced client (subject) and a peer each write about 15 transactions a second; the subject is SIGKILLed and restarted up to {} times.",
+        options.restarts
+    ));
+    let outcome = std::thread::scope(|scope| -> anyhow::Result<Outcome> {
+        for address in [peer.address.clone(), subject.address.clone()] {
+            let (stop, next_value) = (&stop, &next_value);
+            scope.spawn(move || {
+                let client = Client::new(&address, Duration::from_secs(5));
+                let mut rng = rand::rng();
+                while !stop.load(Ordering::SeqCst) {
+                    let value = next_value.fetch_add(1, Ordering::SeqCst);
+                    let key = rng.random_range(0..4);
+                    let _ =
+                        client.txn(&[Mop::Append { key, value }, Mop::Read { key, value: None }]);
+                    std::thread::sleep(Duration::from_millis(66));
+                }
+            });
+        }
+        let mut rng = rand::rng();
+        let result = (|| -> anyhow::Result<Outcome> {
+            for restart in 1..=options.restarts {
+                std::thread::sleep(Duration::from_millis(rng.random_range(1500..8000)));
+                subject.kill()?;
+                subject.restart()?;
+                let client = Client::new(&subject.address, Duration::from_secs(5));
+                let started = std::time::Instant::now();
+                let (connected, status) = loop {
+                    let status = client.get_json("/db-api/status").unwrap_or(Value::Null);
+                    if status["connected"] == Value::Bool(true) {
+                        break (true, status);
+                    }
+                    if started.elapsed() > STUCK_AFTER {
+                        break (false, status);
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                };
+                if connected {
+                    say(&format!(
+                        "restart {restart}: connected again after {:?}",
+                        started.elapsed()
+                    ));
+                    continue;
+                }
+                say(&format!(
+                    "restart {restart}: NOT connected {STUCK_AFTER:?} after the restart; status {status}"
+                ));
+                evidence(&subject);
+                return Ok(Outcome::Present);
+            }
+            Ok(Outcome::Absent)
+        })();
+        stop.store(true, Ordering::SeqCst);
+        result
+    })?;
+    match outcome {
+        Outcome::Present => say(
+            "BUG PRESENT: the restarted client stays connecting, its sync stream never established.",
+        ),
+        Outcome::Absent => say(&format!("bug absent in {} restarts.", options.restarts)),
+    }
+    say(&format!(
+        "endpoints' logs and databases: {}",
+        run_dir.display()
+    ));
+    Ok(outcome)
+}
+
+/// What a stuck client shows: its threads' states, its sockets' queues, its last log lines.
+fn evidence(node: &Node) {
+    let pid = node.pid();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            let (name, rest) = stat.split_once(") ")?;
+            Some(format!(
+                "{}:{}",
+                name.rsplit('(').next()?,
+                rest.chars().next()?
+            ))
+        })
+        .collect();
+    say(&format!("   threads (name:state): {}", threads.join(" ")));
+    if let Ok(out) = std::process::Command::new("ss")
+        .args(["-tnp", "state", "established"])
+        .output()
+    {
+        let needle = format!("pid={pid},");
+        for line in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&needle))
+        {
+            say(&format!("   socket (Recv-Q Send-Q local peer): {line}"));
+        }
+    }
+    let log = std::fs::read_to_string(node.dir.join("endpoint.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    for line in &lines[lines.len().saturating_sub(12)..] {
+        say(&format!("   log: {line}"));
     }
 }
 

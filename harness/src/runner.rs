@@ -27,6 +27,7 @@ use crate::postgres;
 use crate::progress;
 use crate::recorder::Recorder;
 use crate::store;
+use crate::stuck;
 
 /// Runs one test and returns its overall verdict.
 pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validity> {
@@ -147,6 +148,18 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
             let url = options.sync.postgres_url.as_deref().unwrap_or_default();
             scope.spawn(|| postgres::watch(url, &recorder, &final_phase_done, &log))
         });
+        let stuck_watch = workload.synced().then(|| {
+            scope.spawn(|| {
+                stuck::watch(
+                    &nodes[..clients],
+                    &recorder,
+                    &fault_state,
+                    &workload_done,
+                    options.unstick,
+                    &log,
+                )
+            })
+        });
         let observer = observe_queues.then(|| {
             scope.spawn(|| {
                 nemesis::observe_upload_queues(&nodes[..clients], &recorder, &workload_done)
@@ -179,6 +192,9 @@ pub fn run(options: &TestOptions, endpoint_bin: &Path) -> anyhow::Result<Validit
         }
         if let Some(observer) = observer {
             observer.join().expect("observer panicked")?;
+        }
+        if let Some(stuck_watch) = stuck_watch {
+            stuck_watch.join().expect("sync watcher panicked")?;
         }
         let (healed, wait_healed) = mpsc::channel();
         if control.send(Control::Heal(healed)).is_ok() {
@@ -507,6 +523,15 @@ fn final_phase(
     // barrier passed before any final read: otherwise a node read early misses what another
     // uploaded late.
     if workload.synced() {
+        // Healing includes reconnecting, as the original Jepsen suite does: a client whose
+        // sync is stuck (reported by the watcher during the workload) starts afresh.
+        for node in &nodes[..clients] {
+            let node = node.lock().expect("node lock");
+            match Client::new(&node.address, Duration::from_secs(30)).post_json("/db-api/connect") {
+                Ok(_) => log.info(format!("{}: reconnected for the final phase", node.name)),
+                Err(e) => log.info(format!("{}: reconnecting failed: {e:#}", node.name)),
+            }
+        }
         for route in ["upload-queue-wait", "downloading-wait"] {
             for node in &nodes[..clients] {
                 let node = node.lock().expect("node lock");
