@@ -152,6 +152,8 @@ struct Analysis<'a> {
     /// Per key, the longest committed read as read (duplicates and all): every other read
     /// must be a prefix of it.
     longest: FxHashMap<i64, &'a [i64]>,
+    /// Per key, how many leading elements of the longest read have a writer that did not fail.
+    clean_prefix: FxHashMap<i64, usize>,
     /// The keys whose longest read has a duplicate element.
     duplicated: FxHashSet<i64>,
     /// Per key, the version order: the distinct elements of the longest read, or the only
@@ -287,6 +289,20 @@ impl<'a> Analysis<'a> {
                 }
             }
         }
+        let clean_prefix: FxHashMap<i64, usize> = longest
+            .iter()
+            .map(|(&key, list)| {
+                let clean = list
+                    .iter()
+                    .take_while(|&&v| {
+                        writers
+                            .get(&(key, v))
+                            .is_some_and(|w| txns[w.txn].kind != OpType::Fail)
+                    })
+                    .count();
+                (key, clean)
+            })
+            .collect();
         let duplicated: FxHashSet<i64> = longest
             .iter()
             .filter(|(_, list)| first_duplicate(list).is_some())
@@ -296,6 +312,7 @@ impl<'a> Analysis<'a> {
             txns,
             writers,
             longest,
+            clean_prefix,
             duplicated,
             orders,
             unobserved,
@@ -367,7 +384,21 @@ impl<'a> Analysis<'a> {
                 {
                     found.add("duplicate-elements", case(vec![("element", Edn::Int(dup))]));
                 }
-                for (pos, &v) in list.iter().enumerate() {
+                // Within the prefix of the longest read whose elements all have a writer that
+                // did not fail, only the last element (G1b) and the transaction's own later
+                // appends (future reads) can be wrong: the common case costs no lookup per
+                // element.
+                let clean = prefix
+                    && list.len() <= self.clean_prefix.get(&key).copied().unwrap_or(0)
+                    && !txn.mops[i + 1..]
+                        .iter()
+                        .any(|m| matches!(m, Mop::Append { key: k, .. } if *k == key));
+                let checked = if clean {
+                    list.len().saturating_sub(1)
+                } else {
+                    0
+                };
+                for (pos, &v) in list.iter().enumerate().skip(checked) {
                     match self.writer(key, v) {
                         None => found.add("garbage-read", case(vec![("element", Edn::Int(v))])),
                         Some(w) if w.txn == txn.id && w.mop > i => {
