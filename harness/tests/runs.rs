@@ -312,3 +312,44 @@ fn max_write_wins_registers_run_on_the_sdk_and_a_lowered_register_is_caught() {
     assert!(results.contains(":stale-read"), "{results}");
     assert_eq!(analyze(&["-t", dir.to_str().unwrap()]), 1);
 }
+
+#[test]
+fn faults_prove_they_took_effect_and_a_run_without_the_effect_is_unknown() {
+    let store = tempfile::tempdir().unwrap();
+    let faults = ["--nemesis", "kill,pause", "--nemesis-interval", "0.7"];
+    assert_eq!(wait(start(store.path(), "sqlite3-local", "4", &faults)), 0);
+    let dir = latest(store.path());
+    let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
+    for fault in ["kill", "pause"] {
+        // `:kill {:count N, :effective N, ...}`, N at least 1: every one took effect.
+        let entry = results
+            .split_once(&format!(":{fault} {{:count "))
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("no {fault} in :nemesis: {results}"));
+        let number = |text: &str| -> u64 {
+            text.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let count = number(entry);
+        let effective = number(entry.split_once(":effective ").unwrap().1);
+        assert!(count >= 1 && effective == count, "{fault}: {results}");
+    }
+    let history = std::fs::read_to_string(dir.join("history.edn")).unwrap();
+    assert!(history.contains(":evidence \"killed: pid "), "{history}");
+    // The same run, had its kill done nothing: checked again, it is not valid under faults.
+    let ineffective = history.replace(
+        ":fault :kill, :effective true",
+        ":fault :kill, :effective false",
+    );
+    assert_ne!(ineffective, history);
+    std::fs::write(dir.join("history.edn"), ineffective).unwrap();
+    assert_eq!(analyze(&["-t", dir.to_str().unwrap()]), 2);
+    let results = std::fs::read_to_string(dir.join("results.edn")).unwrap();
+    assert!(
+        results.contains(":faults-without-effect [\"kill was injected"),
+        "{results}"
+    );
+}

@@ -1,7 +1,7 @@
 //! What a task needs from the machine (`xtask/prerequisites.txt`, which `.ci/run` reads too),
 //! checked before anything is built. What is missing is installed with apt when we are root, as
-//! Jepsen installs packages on its nodes, saying what; otherwise the task stops with one line
-//! naming the packages and the command that installs them.
+//! Jepsen installs packages on its nodes, saying what; otherwise (and always under `CI=true`,
+//! where `.ci/run` must have installed it) the task stops with one line naming the packages.
 
 use anyhow::bail;
 use xshell::{Shell, cmd};
@@ -97,6 +97,13 @@ pub fn ensure(sh: &Shell, needs: &[&str]) -> anyhow::Result<()> {
         return Ok(());
     }
     let list = missing.join(" ");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        bail!(
+            "CI=true and packages are missing: {list} (needed for {}); .ci/run installs them \
+             from xtask/prerequisites.txt",
+            needs.join(", ")
+        );
+    }
     let root = cmd!(sh, "id -u")
         .quiet()
         .read()
