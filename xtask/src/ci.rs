@@ -116,12 +116,14 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
         "powersync-local" => workload(sh, name, &["--rate", "150", "--concurrency", "4"])?,
         "faults" => {
             // Every fault that needs no sync service, on real endpoints: acknowledged commits
-            // must survive SIGKILL, and the upload queue must stay exact across crashes.
+            // must survive SIGKILL, and the upload queue must stay exact across crashes. A 1 s
+            // interval leaves 10 s room for each fault to be injected (and proven) at least
+            // once.
             let faults = [
                 "--nemesis",
                 "kill,pause,stop-start",
                 "--nemesis-interval",
-                "1.5",
+                "1",
             ];
             let rate = ["--rate", "100", "--concurrency", "4"];
             workload(sh, "sqlite3-local", &[&faults[..], &rate[..]].concat())?;
@@ -130,7 +132,7 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
                 "--nemesis",
                 "kill,pause,stop-start,upload-queue",
                 "--nemesis-interval",
-                "1.5",
+                "1",
             ];
             workload(sh, "powersync-local", &[&observed[..], &rate[..]].concat())?;
             faults_took_effect("powersync-local", &["kill", "pause", "stop-start"])?;
@@ -143,7 +145,7 @@ fn step(sh: &Shell, name: &str) -> anyhow::Result<Outcome> {
                 "--nemesis",
                 "kill,pause",
                 "--nemesis-interval",
-                "1.5",
+                "1",
                 "--rate",
                 "100",
                 "--concurrency",
