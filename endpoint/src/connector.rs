@@ -267,11 +267,17 @@ async fn apply_once(
     tx_id: i64,
     steps: &[Step<'_>],
 ) -> Result<bool, tokio_postgres::Error> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .start()
-        .await?;
+    // Registers only rise (one GREATEST upsert each, which re-reads the row under its lock):
+    // READ COMMITTED applies them without the serialization failures REPEATABLE READ gives
+    // every concurrent writer of a hot register. Lists read what PostgreSQL holds before they
+    // add to it, and need REPEATABLE READ.
+    let registers_only = steps.iter().all(|s| !matches!(s, Step::List(_)));
+    let level = if registers_only {
+        IsolationLevel::ReadCommitted
+    } else {
+        IsolationLevel::RepeatableRead
+    };
+    let tx = client.build_transaction().isolation_level(level).start().await?;
     let recorded = tx
         .execute(
             "INSERT INTO ps_applied_txns (client_id, tx_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -282,7 +288,16 @@ async fn apply_once(
         tx.rollback().await?;
         return Ok(false);
     }
-    for step in steps {
+    // Rows in one order for every client: concurrent register transactions then wait for one
+    // another instead of deadlocking.
+    let mut ordered: Vec<&Step<'_>> = steps.iter().collect();
+    if registers_only {
+        ordered.sort_by_key(|s| match s {
+            Step::RaiseRegister { id, .. } | Step::DeleteRegister(id) => *id,
+            Step::List(_) => "",
+        });
+    }
+    for step in ordered {
         match *step {
             Step::List(change) => apply_list_change(&tx, change).await?,
             Step::RaiseRegister { id, k, v } => raise_register(&tx, id, k, v).await?,
