@@ -277,7 +277,11 @@ async fn apply_once(
     } else {
         IsolationLevel::RepeatableRead
     };
-    let tx = client.build_transaction().isolation_level(level).start().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(level)
+        .start()
+        .await?;
     let recorded = tx
         .execute(
             "INSERT INTO ps_applied_txns (client_id, tx_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",

@@ -527,16 +527,7 @@ pub fn observe_upload_queues(
     recorder: &Recorder,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let clients: Vec<(String, Client)> = nodes
-        .iter()
-        .map(|n| {
-            let node = n.lock().expect("node lock");
-            (
-                node.name.clone(),
-                Client::new(&node.address, Duration::from_secs(2)),
-            )
-        })
-        .collect();
+    let clients = Node::clients(nodes, Duration::from_secs(2));
     while !stop.load(Ordering::SeqCst) {
         let sizes: Vec<(Edn, Edn)> = clients
             .iter()

@@ -5,9 +5,12 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use crate::client::Client;
 
 /// A running endpoint.
 pub struct Node {
@@ -95,6 +98,18 @@ impl Node {
             return Err(std::io::Error::last_os_error().into());
         }
         Ok(())
+    }
+
+    /// A client of each of `nodes`, with its name, for watchers that must not hold the nodes'
+    /// locks (the nemesis takes them; a node keeps its address across restarts).
+    pub fn clients(nodes: &[Mutex<Node>], timeout: Duration) -> Vec<(String, Client)> {
+        nodes
+            .iter()
+            .map(|n| {
+                let node = n.lock().expect("node lock");
+                (node.name.clone(), Client::new(&node.address, timeout))
+            })
+            .collect()
     }
 
     /// The process id of the node's endpoint.

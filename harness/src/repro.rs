@@ -67,6 +67,16 @@ pub fn run(options: &ReproOptions, endpoint_bin: &std::path::Path) -> anyhow::Re
     }
 }
 
+/// A new directory for one reproduction's endpoints: `<dir>/<name>-<milliseconds>`.
+fn run_dir(options: &ReproOptions, name: &str) -> anyhow::Result<PathBuf> {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let dir = options.dir.join(format!("{name}-{millis}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// How long a client may take to sync or to apply a requested checkpoint.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -83,13 +93,7 @@ fn truncate_checkpoint(
         .as_deref()
         .context("--postgres-url is required")?;
     let args = options.sync.endpoint_args().map_err(anyhow::Error::msg)?;
-    let run_dir = options.dir.join(format!(
-        "truncate-checkpoint-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    ));
-    std::fs::create_dir_all(&run_dir)?;
+    let run_dir = run_dir(options, "truncate-checkpoint")?;
     let mut pg = Pg::connect(url, NoTls).context("connecting to PostgreSQL")?;
     let mut storage =
         Pg::connect(&options.storage_url, NoTls).context("connecting to the bucket storage")?;
@@ -211,13 +215,7 @@ fn sdk_restart_deadlock(
         .as_deref()
         .context("--postgres-url is required")?;
     let args = options.sync.endpoint_args().map_err(anyhow::Error::msg)?;
-    let run_dir = options.dir.join(format!(
-        "sdk-restart-deadlock-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    ));
-    std::fs::create_dir_all(&run_dir)?;
+    let run_dir = run_dir(options, "sdk-restart-deadlock")?;
     postgres::reset(url)?;
     let peer = Node::start(
         endpoint_bin,

@@ -13,7 +13,6 @@ use checker::edn::{Edn, kw_map};
 use checker::history::{OpType, OpValue, Process};
 use serde_json::Value;
 
-use crate::client::Client;
 use crate::log::Log;
 use crate::nodes::Node;
 use crate::recorder::Recorder;
@@ -68,16 +67,7 @@ pub fn watch(
     unstick: bool,
     log: &Log,
 ) -> anyhow::Result<()> {
-    let clients: Vec<(String, Client)> = nodes
-        .iter()
-        .map(|n| {
-            let node = n.lock().expect("node lock");
-            (
-                node.name.clone(),
-                Client::new(&node.address, Duration::from_secs(2)),
-            )
-        })
-        .collect();
+    let clients = Node::clients(nodes, Duration::from_secs(2));
     let mut watch = Watch::default();
     while !stop.load(Ordering::SeqCst) {
         for (i, (name, client)) in clients.iter().enumerate() {

@@ -209,21 +209,10 @@ fn up(sh: &Shell, server: &Server, env: &TestEnv) -> anyhow::Result<()> {
             .run()
             .with_context(|| format!("starting PostgreSQL; see {}", log.display()))?;
     }
-    let setup = project::root().join("powersync/setup.sql");
-    let (user, password) = (env.get("PS_PG_USER")?, env.get("PS_PG_PASSWORD")?);
-    let (db, storage_db) = (
-        env.get("PS_PG_DATABASE")?,
-        env.get("PS_PG_STORAGE_DATABASE")?,
-    );
+    let password = env.get("PS_PG_PASSWORD")?;
+    run_sql_file(sh, env, "powersync/setup.sql", &[("password", password)])
+        .context("applying powersync/setup.sql")?;
     let _password = sh.push_env("PGPASSWORD", env.get("PS_PG_SUPERUSER_PASSWORD")?);
-    let _quiet = sh.push_env("PGOPTIONS", "-c client_min_messages=warning");
-    cmd!(
-        sh,
-        "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} -U postgres -d postgres
-         -v user={user} -v password={password} -v db={db} -v storage_db={storage_db} -f {setup}"
-    )
-    .run()
-    .context("applying powersync/setup.sql")?;
     let level = cmd!(
         sh,
         "psql -X -At -h 127.0.0.1 -p {port} -U postgres -d postgres -c 'SHOW wal_level'"
@@ -263,26 +252,41 @@ pub fn is_running(sh: &Shell) -> bool {
 /// Drops the service's bucket storage and replication slots and empties the synced tables
 /// (`powersync/reset.sql`), while no service runs: the next service starts from nothing.
 pub fn reset_sync_state(sh: &Shell) -> anyhow::Result<()> {
-    let env = TestEnv::load()?;
+    run_sql_file(sh, &TestEnv::load()?, "powersync/reset.sql", &[])
+        .context("resetting the service's storage (powersync/reset.sql)")?;
+    eprintln!("pg: bucket storage and replication slots dropped, synced tables emptied");
+    Ok(())
+}
+
+/// Runs one of `powersync/`'s SQL files as the superuser, connected to `postgres`, with the psql
+/// variables `user`, `db` and `storage_db` from powersync.env, and `extra`.
+fn run_sql_file(
+    sh: &Shell,
+    env: &TestEnv,
+    file: &str,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let port = env.get("PS_PG_PORT")?;
-    let reset = project::root().join("powersync/reset.sql");
-    let (user, db, storage_db) = (
-        env.get("PS_PG_USER")?,
-        env.get("PS_PG_DATABASE")?,
-        env.get("PS_PG_STORAGE_DATABASE")?,
-    );
+    let file = project::root().join(file);
+    let mut vars = vec![
+        format!("user={}", env.get("PS_PG_USER")?),
+        format!("db={}", env.get("PS_PG_DATABASE")?),
+        format!("storage_db={}", env.get("PS_PG_STORAGE_DATABASE")?),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+    let vars: Vec<String> = vars
+        .into_iter()
+        .flat_map(|v| ["-v".to_owned(), v])
+        .collect();
     let _password = sh.push_env("PGPASSWORD", env.get("PS_PG_SUPERUSER_PASSWORD")?);
     let _quiet = sh.push_env("PGOPTIONS", "-c client_min_messages=warning");
     cmd!(
         sh,
-        "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} -U postgres -d postgres
-         -v user={user} -v db={db} -v storage_db={storage_db} -f {reset}"
+        "psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p {port} -U postgres -d postgres {vars...} -f {file}"
     )
     .quiet()
     .ignore_stdout()
-    .run()
-    .context("resetting the service's storage (powersync/reset.sql)")?;
-    eprintln!("pg: bucket storage and replication slots dropped, synced tables emptied");
+    .run()?;
     Ok(())
 }
 

@@ -184,6 +184,18 @@ pub fn measure(txns: &[Txn], ops: &[Op], topology: &Topology) -> Lag {
 }
 
 impl Lag {
+    /// Observer `i`'s lags, in milliseconds, sorted.
+    fn lags_of(&self, i: usize) -> Vec<f64> {
+        let mut lags: Vec<f64> = self
+            .sightings
+            .iter()
+            .filter(|s| s.observer == i)
+            .map(|s| s.lag_ms)
+            .collect();
+        lags.sort_by(f64::total_cmp);
+        lags
+    }
+
     /// A line per observer for the run's summary: its lag quantiles and the writes it never
     /// read.
     pub fn summary_lines(&self) -> Vec<String> {
@@ -191,13 +203,7 @@ impl Lag {
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                let mut lags: Vec<f64> = self
-                    .sightings
-                    .iter()
-                    .filter(|s| s.observer == i)
-                    .map(|s| s.lag_ms)
-                    .collect();
-                lags.sort_by(f64::total_cmp);
+                let lags = self.lags_of(i);
                 if lags.is_empty() {
                     return format!("replication lag to {name}: no sightings");
                 }
@@ -218,13 +224,7 @@ impl Lag {
     /// never read there.
     pub fn to_edn(&self) -> Edn {
         let per_observer = self.observers.iter().enumerate().map(|(i, name)| {
-            let mut lags: Vec<f64> = self
-                .sightings
-                .iter()
-                .filter(|s| s.observer == i)
-                .map(|s| s.lag_ms)
-                .collect();
-            lags.sort_by(f64::total_cmp);
+            let lags = self.lags_of(i);
             let ms = |q: f64| {
                 if lags.is_empty() {
                     Edn::Nil
