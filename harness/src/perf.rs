@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use checker::edn::{Edn, kw, kw_map};
 use checker::history::{Op, OpType, OpValue, Process, Txn};
-use checker::verdict::{Validity, Verdict};
+use checker::verdict::Validity;
 
 use crate::nemesis::Fault;
 use crate::report::lag::Lag;
@@ -200,7 +200,7 @@ impl Perf {
     }
 
     /// The summary printed at the end of a run, before the verdict.
-    pub fn summary(&self, lag: Option<&Lag>, verdicts: &[(&str, Verdict)], store: &str) -> String {
+    pub fn summary(&self, lag: Option<&Lag>, checks: &[(&str, Validity)], store: &str) -> String {
         let mut text = String::new();
         let _ = writeln!(
             text,
@@ -244,8 +244,8 @@ impl Perf {
                 .join(", ")
         };
         let _ = writeln!(text, "faults: {faults}");
-        for (name, verdict) in verdicts {
-            let valid = match verdict.valid {
+        for (name, valid) in checks {
+            let valid = match valid {
                 Validity::Valid => "valid",
                 Validity::Invalid => "INVALID",
                 Validity::Unknown => "unknown",
