@@ -31,6 +31,11 @@ pub struct ReproOptions {
     /// sdk-restart-deadlock: how many restarts to try before calling the bug absent.
     #[arg(long, default_value_t = 100)]
     pub restarts: usize,
+    /// sdk-restart-deadlock: instead of killing and restarting the client, ask its SDK to
+    /// connect again while it is connected, with its uploads held up in PostgreSQL for 3 s
+    /// around that moment (the other path seen to hang).
+    #[arg(long)]
+    pub reconnect: bool,
     /// Where the endpoints' databases and logs go.
     #[arg(long, default_value = "target/repro")]
     pub dir: PathBuf,
@@ -235,8 +240,13 @@ fn sdk_restart_deadlock(
     )?;
     let stop = AtomicBool::new(false);
     let next_value = std::sync::atomic::AtomicI64::new(1);
+    let fault = if options.reconnect {
+        "asked to connect again while connected, its uploads held up in PostgreSQL,"
+    } else {
+        "SIGKILLed and restarted"
+    };
     say(&format!(
-        "A synced client (subject) and a peer each write about 15 transactions a second; the subject is SIGKILLed and restarted up to {} times.",
+        "A synced client (subject) and a peer each write about 15 transactions a second; the subject is {fault} up to {} times.",
         options.restarts
     ));
     let outcome = std::thread::scope(|scope| -> anyhow::Result<Outcome> {
@@ -257,8 +267,22 @@ fn sdk_restart_deadlock(
         let mut rng = rand::rng();
         let result = (|| -> anyhow::Result<Outcome> {
             for restart in 1..=options.restarts {
-                subject.kill()?;
-                subject.restart()?;
+                if options.reconnect {
+                    // As in the run where it was seen: uploads in flight and a queue behind
+                    // them. PostgreSQL holds every upload for 3 s; the connect comes in the
+                    // middle.
+                    let mut blocker = Pg::connect(url, NoTls)?;
+                    let mut tx = blocker.transaction()?;
+                    tx.batch_execute("LOCK TABLE ps_applied_txns IN EXCLUSIVE MODE")?;
+                    std::thread::sleep(Duration::from_millis(1500));
+                    Client::new(&subject.address, Duration::from_secs(30))
+                        .post_json("/db-api/connect")?;
+                    std::thread::sleep(Duration::from_millis(1500));
+                    tx.commit()?;
+                } else {
+                    subject.kill()?;
+                    subject.restart()?;
+                }
                 // Until the next kill (1.5 to 8 s), the client must be connected at the end;
                 // one that is not gets STUCK_AFTER more to connect.
                 let client = Client::new(&subject.address, Duration::from_secs(5));
