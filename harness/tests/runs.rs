@@ -200,6 +200,41 @@ fn a_killed_node_loses_no_history() {
     assert!(dir.join("results.edn").exists());
     // Only failures and indeterminate ops followed: the history is still valid.
     assert_eq!(code, 0);
+    // Opened again after the SIGKILL, the node's database holds every acknowledged append.
+    let conn = rusqlite::Connection::open(dir.join("n1/data.db")).unwrap();
+    let mut stored = std::collections::BTreeSet::new();
+    let mut rows = conn.prepare("SELECT k, v FROM lists").unwrap();
+    for row in rows
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+    {
+        let (k, v) = row.unwrap();
+        for value in endpoint::txn::decode_list(&v).unwrap() {
+            stored.insert((k, value));
+        }
+    }
+    let acknowledged: Vec<(i64, i64)> = ops
+        .iter()
+        .filter(|o| o.kind == OpType::Ok)
+        .filter_map(|o| match &o.value {
+            checker::history::OpValue::Txn(mops) => Some(mops),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|m| match *m {
+            checker::history::Mop::Append { key, value } => Some((key, value)),
+            _ => None,
+        })
+        .collect();
+    assert!(!acknowledged.is_empty(), "appends were acknowledged");
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|a| !stored.contains(a))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged appends lost by the SIGKILL: {lost:?}"
+    );
 }
 
 #[test]
