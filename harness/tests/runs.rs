@@ -84,6 +84,17 @@ fn alive(pid: u32) -> bool {
     })
 }
 
+/// The micro-ops of every committed (ok) transaction.
+fn committed_mops(ops: &[checker::history::Op]) -> impl Iterator<Item = &checker::history::Mop> {
+    ops.iter()
+        .filter(|o| o.kind == OpType::Ok)
+        .filter_map(|o| match &o.value {
+            checker::history::OpValue::Txn(mops) => Some(mops),
+            _ => None,
+        })
+        .flatten()
+}
+
 fn history(dir: &Path) -> Vec<checker::history::Op> {
     let text = std::fs::read_to_string(dir.join("history.edn")).unwrap();
     read_history(text.as_bytes()).expect("the stored history parses")
@@ -213,14 +224,7 @@ fn a_killed_node_loses_no_history() {
             stored.insert((k, value));
         }
     }
-    let acknowledged: Vec<(i64, i64)> = ops
-        .iter()
-        .filter(|o| o.kind == OpType::Ok)
-        .filter_map(|o| match &o.value {
-            checker::history::OpValue::Txn(mops) => Some(mops),
-            _ => None,
-        })
-        .flatten()
+    let acknowledged: Vec<(i64, i64)> = committed_mops(&ops)
         .filter_map(|m| match *m {
             checker::history::Mop::Append { key, value } => Some((key, value)),
             _ => None,
@@ -315,14 +319,7 @@ fn max_write_wins_registers_run_on_the_sdk_and_a_lowered_register_is_caught() {
     );
     let dir = latest(store.path());
     let ops = history(&dir);
-    let writes = ops
-        .iter()
-        .filter(|o| o.kind == OpType::Ok)
-        .filter_map(|o| match &o.value {
-            checker::history::OpValue::Txn(mops) => Some(mops),
-            _ => None,
-        })
-        .flatten()
+    let writes = committed_mops(&ops)
         .filter(|m| matches!(m, checker::history::Mop::Write { .. }))
         .count();
     assert!(writes > 50, "register writes committed: {writes}");
