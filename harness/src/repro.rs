@@ -72,14 +72,24 @@ pub fn run(options: &ReproOptions, endpoint_bin: &std::path::Path) -> anyhow::Re
     }
 }
 
-/// A new directory for one reproduction's endpoints: `<dir>/<name>-<milliseconds>`.
-fn run_dir(options: &ReproOptions, name: &str) -> anyhow::Result<PathBuf> {
+/// What every reproduction starts from: PostgreSQL's URL, the endpoints' flags, and a new
+/// directory for its endpoints, `<dir>/<name>-<milliseconds>`.
+fn set_up<'a>(
+    options: &'a ReproOptions,
+    name: &str,
+) -> anyhow::Result<(&'a str, Vec<String>, PathBuf)> {
+    let url = options
+        .sync
+        .postgres_url
+        .as_deref()
+        .context("--postgres-url is required")?;
+    let args = options.sync.endpoint_args().map_err(anyhow::Error::msg)?;
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();
     let dir = options.dir.join(format!("{name}-{millis}"));
     std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    Ok((url, args, dir))
 }
 
 /// How long a client may take to sync or to apply a requested checkpoint.
@@ -92,13 +102,7 @@ fn truncate_checkpoint(
     options: &ReproOptions,
     endpoint_bin: &std::path::Path,
 ) -> anyhow::Result<Outcome> {
-    let url = options
-        .sync
-        .postgres_url
-        .as_deref()
-        .context("--postgres-url is required")?;
-    let args = options.sync.endpoint_args().map_err(anyhow::Error::msg)?;
-    let run_dir = run_dir(options, "truncate-checkpoint")?;
+    let (url, args, run_dir) = set_up(options, "truncate-checkpoint")?;
     let mut pg = Pg::connect(url, NoTls).context("connecting to PostgreSQL")?;
     let mut storage =
         Pg::connect(&options.storage_url, NoTls).context("connecting to the bucket storage")?;
@@ -214,13 +218,7 @@ fn sdk_restart_deadlock(
     use checker::history::Mop;
     use rand::Rng;
 
-    let url = options
-        .sync
-        .postgres_url
-        .as_deref()
-        .context("--postgres-url is required")?;
-    let args = options.sync.endpoint_args().map_err(anyhow::Error::msg)?;
-    let run_dir = run_dir(options, "sdk-restart-deadlock")?;
+    let (url, args, run_dir) = set_up(options, "sdk-restart-deadlock")?;
     postgres::reset(url)?;
     let peer = Node::start(
         endpoint_bin,
