@@ -251,11 +251,16 @@ impl<'a> Analysis<'a> {
                 }
             }
         }
+        let duplicated: FxHashSet<i64> = longest
+            .iter()
+            .filter(|(_, list)| first_duplicate(list).is_some())
+            .map(|(k, _)| *k)
+            .collect();
         let mut orders: FxHashMap<i64, Cow<'a, [i64]>> = longest
             .iter()
             .filter(|(_, list)| !list.is_empty())
             .map(|(&key, &list)| {
-                let order = if first_duplicate(list).is_some() {
+                let order = if duplicated.contains(&key) {
                     let mut seen = FxHashSet::default();
                     Cow::Owned(list.iter().copied().filter(|v| seen.insert(*v)).collect())
                 } else {
@@ -302,11 +307,6 @@ impl<'a> Analysis<'a> {
                     .count();
                 (key, clean)
             })
-            .collect();
-        let duplicated: FxHashSet<i64> = longest
-            .iter()
-            .filter(|(_, list)| first_duplicate(list).is_some())
-            .map(|(k, _)| *k)
             .collect();
         Some(Analysis {
             txns,

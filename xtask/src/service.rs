@@ -90,8 +90,13 @@ pub fn run(sh: &Shell, action: Action) -> anyhow::Result<u8> {
 
 /// Brings PostgreSQL and the service up and waits for `/probes/readiness`.
 pub fn up(sh: &Shell, env: &TestEnv) -> anyhow::Result<()> {
-    let port: u16 = env.get("PS_PORT")?.parse().context("PS_PORT")?;
     pg::ensure_up(sh)?;
+    start(sh, env)
+}
+
+/// Starts the service, PostgreSQL being up already, and waits for `/probes/readiness`.
+pub fn start(sh: &Shell, env: &TestEnv) -> anyhow::Result<()> {
+    let port: u16 = env.get("PS_PORT")?.parse().context("PS_PORT")?;
     if ready(port) {
         eprintln!("service: already ready on 127.0.0.1:{port}");
         return Ok(());

@@ -56,7 +56,7 @@ pub fn set_up(sh: &Shell, env: &TestEnv, lifecycle: Lifecycle) -> anyhow::Result
             service::down(sh)?;
         }
         pg::reset_sync_state(sh)?;
-        service::up(sh, env)?;
+        service::start(sh, env)?;
         true
     };
     Ok(Started {
